@@ -1,0 +1,112 @@
+//! The command line: parse, set up logging, run, and choose the exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::pipeline::RunError;
+use crate::plugin::PluginError;
+use crate::source::SourceError;
+
+/// Exit codes, documented in the README.
+pub mod exit_code {
+    /// A failure not listed below.
+    pub const FAILURE: u8 = 1;
+    /// The config file is missing, malformed or invalid.
+    pub const CONFIG: u8 = 2;
+    /// The source server is unusable as configured (settings, login, undecodable table).
+    pub const SOURCE: u8 = 3;
+    /// A plugin could not be loaded, refused its config, trapped or broke the contract.
+    pub const PLUGIN: u8 = 4;
+    /// Kafka refused or lost a message, or the checkpoint could not be written.
+    pub const SINK: u8 = 5;
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about = "MySQL/MariaDB change data capture into Kafka, shaped by WebAssembly plugins")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stream changes from the source into Kafka until stopped (SIGINT or SIGTERM).
+    Run {
+        /// The TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        builder.init();
+    } else {
+        builder.json().flatten_event(true).init();
+    }
+}
+
+/// Entry point of the `sluice` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Run { config } => run_command(&config),
+    }
+}
+
+fn run_command(path: &std::path::Path) -> ExitCode {
+    let config = match Config::from_file(path) {
+        Ok(config) => config,
+        Err(error) => return fail(exit_code::CONFIG, &error),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(exit_code::FAILURE, &error),
+    };
+    let result = runtime.block_on(async move {
+        let (trigger, shutdown) = crate::shutdown::channel();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown requested; draining and writing the checkpoint");
+            trigger.trigger();
+        });
+        crate::pipeline::run(config, shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(run_error_code(&error), &error),
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+fn run_error_code(error: &RunError) -> u8 {
+    match error {
+        RunError::Source(SourceError::Stream(_)) => exit_code::FAILURE,
+        RunError::Source(_) => exit_code::SOURCE,
+        RunError::Plugin(PluginError::Engine(_)) => exit_code::FAILURE,
+        RunError::Plugin(_) => exit_code::PLUGIN,
+        RunError::Encode(_) => exit_code::FAILURE,
+        RunError::Sink(_) | RunError::Checkpoint(_) => exit_code::SINK,
+    }
+}
+
+fn fail(code: u8, error: &dyn std::fmt::Display) -> ExitCode {
+    tracing::error!("{error}");
+    eprintln!("sluice: error: {error}");
+    ExitCode::from(code)
+}

@@ -1,0 +1,502 @@
+//! The daemon's configuration: one TOML file, read in two phases.
+//!
+//! [`RawConfig`] mirrors the file exactly (unknown keys are refused, so a typo never passes silently);
+//! [`Config::from_toml_str`] validates it into the runtime [`Config`], whose parts are ready to use.
+//! Every key is documented in `examples/sluice.toml`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::source::position::BinlogPosition;
+
+/// Why a configuration could not be used. Each message names the key or file to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file `{path}`: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file `{path}` is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+    #[error("config key `{key}` names environment variable `{variable}`, which is not set")]
+    MissingEnv { key: String, variable: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_owned(), message: message.into() }
+}
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub source: RawSource,
+    pub kafka: RawKafka,
+    pub checkpoint: RawCheckpoint,
+    #[serde(default)]
+    pub pipeline: RawPipeline,
+    #[serde(default)]
+    pub plugins: Vec<RawPlugin>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    /// Host name or address of the MySQL/MariaDB server.
+    pub host: String,
+    /// TCP port; 3306 by default.
+    #[serde(default = "default_mysql_port")]
+    pub port: u16,
+    /// User with REPLICATION SLAVE, REPLICATION CLIENT and SELECT.
+    pub user: String,
+    /// The password, inline. Prefer `password_env` or `password_file`.
+    pub password: Option<String>,
+    /// Name of an environment variable holding the password.
+    pub password_env: Option<String>,
+    /// Path of a file holding the password (trailing newline ignored).
+    pub password_file: Option<PathBuf>,
+    /// The replica server id sluice registers with; unique among the server's replicas.
+    pub server_id: u32,
+    /// Tables to capture, as `database.table` patterns where `*` matches any run of characters.
+    pub tables: Vec<String>,
+    /// Where to start when there is no checkpoint: `current` (the server's current binlog end),
+    /// `earliest` (the oldest binlog the server still has), or a position `mysql-bin.000003:4`.
+    #[serde(default = "default_start")]
+    pub start: String,
+    /// Longest wait between two connection attempts, in milliseconds.
+    #[serde(default = "default_max_backoff_ms")]
+    pub reconnect_max_backoff_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKafka {
+    /// `host:port[,host:port...]`.
+    pub bootstrap_servers: String,
+    /// The topic for changes a plugin does not route elsewhere.
+    pub topic: String,
+    /// Raw librdkafka producer properties, passed through unchanged (they win over sluice's own).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheckpoint {
+    /// The file holding the last acknowledged source position. Written atomically.
+    pub path: PathBuf,
+    /// How often the checkpoint file is rewritten while changes flow, in milliseconds.
+    #[serde(default = "default_checkpoint_interval_ms")]
+    pub interval_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    /// Most changes in one batch (one plugin call, one encoder pass).
+    #[serde(default = "default_batch_max_changes")]
+    pub batch_max_changes: usize,
+    /// Batches that may wait between two stages; bounds memory.
+    #[serde(default = "default_channel_capacity")]
+    pub channel_capacity: usize,
+    /// Messages sent to Kafka but not yet acknowledged, at most.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+}
+
+impl Default for RawPipeline {
+    fn default() -> Self {
+        Self {
+            batch_max_changes: default_batch_max_changes(),
+            channel_capacity: default_channel_capacity(),
+            max_in_flight: default_max_in_flight(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugin {
+    /// A short name used in logs and record tags.
+    pub name: String,
+    /// The component file (`.wasm`), relative to the config file's directory unless absolute.
+    pub path: PathBuf,
+    /// Passed to the plugin's `init`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+fn default_mysql_port() -> u16 {
+    3306
+}
+fn default_start() -> String {
+    "current".into()
+}
+fn default_max_backoff_ms() -> u64 {
+    30_000
+}
+fn default_checkpoint_interval_ms() -> u64 {
+    1_000
+}
+fn default_batch_max_changes() -> usize {
+    1_024
+}
+fn default_channel_capacity() -> usize {
+    16
+}
+fn default_max_in_flight() -> usize {
+    100_000
+}
+
+/// A password or other secret. Its `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is handed to a client library.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Where to start reading when no checkpoint exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartPosition {
+    Current,
+    Earliest,
+    At(BinlogPosition),
+}
+
+/// A `database.table` pattern where `*` matches any run of characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TablePattern {
+    text: String,
+}
+
+impl TablePattern {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let Some((database, table)) = text.split_once('.') else {
+            return Err(format!("table pattern `{text}` is not of the form `database.table`"));
+        };
+        if database.is_empty() || table.is_empty() {
+            return Err(format!("table pattern `{text}` has an empty database or table part"));
+        }
+        Ok(Self { text: text.to_owned() })
+    }
+
+    pub fn matches(&self, database: &str, table: &str) -> bool {
+        let mut name = String::with_capacity(database.len() + table.len() + 1);
+        name.push_str(database);
+        name.push('.');
+        name.push_str(table);
+        wildcard_match(self.text.as_bytes(), name.as_bytes())
+    }
+}
+
+impl fmt::Display for TablePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Matches `text` against `pattern`, where `*` in the pattern matches any run of bytes.
+fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            backtrack = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((star, matched)) = backtrack {
+            p = star + 1;
+            t = matched + 1;
+            backtrack = Some((star, matched + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&byte| byte == b'*')
+}
+
+/// The validated source settings.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<Secret>,
+    pub server_id: u32,
+    pub tables: Vec<TablePattern>,
+    pub start: StartPosition,
+    pub reconnect_max_backoff_ms: u64,
+}
+
+impl SourceConfig {
+    /// Whether a change of this table is captured.
+    pub fn captures(&self, database: &str, table: &str) -> bool {
+        self.tables.iter().any(|pattern| pattern.matches(database, table))
+    }
+
+    /// `host:port`, for messages.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    pub bootstrap_servers: String,
+    pub topic: String,
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckpointConfig {
+    pub path: PathBuf,
+    pub interval_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub batch_max_changes: usize,
+    pub channel_capacity: usize,
+    pub max_in_flight: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    pub name: String,
+    pub path: PathBuf,
+    pub config: BTreeMap<String, String>,
+}
+
+/// The validated configuration the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: SourceConfig,
+    pub kafka: KafkaConfig,
+    pub checkpoint: CheckpointConfig,
+    pub pipeline: PipelineConfig,
+    pub plugins: Vec<PluginConfig>,
+}
+
+impl Config {
+    /// Reads and validates a config file. Relative paths in it are taken from the file's directory.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml_str(&text, base).map_err(|error| match error {
+            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.to_owned(), message },
+            other => other,
+        })
+    }
+
+    /// Validates config text; relative paths are taken from `base`.
+    pub fn from_toml_str(text: &str, base: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|error| ConfigError::Parse {
+            path: PathBuf::from("<text>"),
+            message: error.to_string().trim_end().to_owned(),
+        })?;
+        Self::validate(raw, base)
+    }
+
+    fn validate(raw: RawConfig, base: &Path) -> Result<Self, ConfigError> {
+        let source = validate_source(raw.source, base)?;
+        if raw.kafka.bootstrap_servers.trim().is_empty() {
+            return Err(invalid("kafka.bootstrap_servers", "must name at least one broker, e.g. `127.0.0.1:9092`"));
+        }
+        if raw.kafka.topic.trim().is_empty() {
+            return Err(invalid("kafka.topic", "must not be empty"));
+        }
+        let pipeline = raw.pipeline;
+        if pipeline.batch_max_changes == 0 {
+            return Err(invalid("pipeline.batch_max_changes", "must be at least 1"));
+        }
+        if pipeline.channel_capacity == 0 {
+            return Err(invalid("pipeline.channel_capacity", "must be at least 1"));
+        }
+        if pipeline.max_in_flight == 0 {
+            return Err(invalid("pipeline.max_in_flight", "must be at least 1"));
+        }
+        let mut plugins = Vec::with_capacity(raw.plugins.len());
+        for (index, plugin) in raw.plugins.into_iter().enumerate() {
+            if plugin.name.trim().is_empty() {
+                return Err(invalid(&format!("plugins[{index}].name"), "must not be empty"));
+            }
+            if plugins.iter().any(|known: &PluginConfig| known.name == plugin.name) {
+                return Err(invalid(
+                    &format!("plugins[{index}].name"),
+                    format!("plugin name `{}` is used twice; names must be unique", plugin.name),
+                ));
+            }
+            plugins.push(PluginConfig { name: plugin.name, path: base.join(plugin.path), config: plugin.config });
+        }
+        Ok(Self {
+            source,
+            kafka: KafkaConfig {
+                bootstrap_servers: raw.kafka.bootstrap_servers,
+                topic: raw.kafka.topic,
+                options: raw.kafka.options,
+            },
+            checkpoint: CheckpointConfig {
+                path: base.join(raw.checkpoint.path),
+                interval_ms: raw.checkpoint.interval_ms,
+            },
+            pipeline: PipelineConfig {
+                batch_max_changes: pipeline.batch_max_changes,
+                channel_capacity: pipeline.channel_capacity,
+                max_in_flight: pipeline.max_in_flight,
+            },
+            plugins,
+        })
+    }
+}
+
+fn validate_source(raw: RawSource, base: &Path) -> Result<SourceConfig, ConfigError> {
+    let given = [raw.password.is_some(), raw.password_env.is_some(), raw.password_file.is_some()];
+    if given.iter().filter(|&&set| set).count() > 1 {
+        return Err(invalid("source.password", "set only one of `password`, `password_env` and `password_file`"));
+    }
+    let password = if let Some(password) = raw.password {
+        Some(Secret::new(password))
+    } else if let Some(variable) = raw.password_env {
+        let value = std::env::var(&variable)
+            .map_err(|_| ConfigError::MissingEnv { key: "source.password_env".into(), variable: variable.clone() })?;
+        Some(Secret::new(value))
+    } else if let Some(path) = raw.password_file {
+        let path = base.join(path);
+        let value = std::fs::read_to_string(&path).map_err(|error| {
+            invalid("source.password_file", format!("cannot read `{}`: {error}", path.display()))
+        })?;
+        Some(Secret::new(value.trim_end_matches(['\r', '\n'])))
+    } else {
+        None
+    };
+    if raw.server_id == 0 {
+        return Err(invalid("source.server_id", "must be a non-zero id unique among the server's replicas"));
+    }
+    if raw.tables.is_empty() {
+        return Err(invalid("source.tables", "name at least one `database.table` pattern, e.g. `shop.*`"));
+    }
+    let tables = raw
+        .tables
+        .iter()
+        .map(|text| TablePattern::parse(text))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|message| invalid("source.tables", message))?;
+    let start = match raw.start.as_str() {
+        "current" => StartPosition::Current,
+        "earliest" => StartPosition::Earliest,
+        position => StartPosition::At(position.parse().map_err(|error| {
+            invalid("source.start", format!("expected `current`, `earliest` or a binlog position: {error}"))
+        })?),
+    };
+    Ok(SourceConfig {
+        host: raw.host,
+        port: raw.port,
+        user: raw.user,
+        password,
+        server_id: raw.server_id,
+        tables,
+        start,
+        reconnect_max_backoff_ms: raw.reconnect_max_backoff_ms.max(1),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [source]
+        host = "127.0.0.1"
+        user = "sluice"
+        password = "pw"
+        server_id = 7
+        tables = ["shop.*"]
+
+        [kafka]
+        bootstrap_servers = "127.0.0.1:9092"
+        topic = "changes"
+
+        [checkpoint]
+        path = "state/checkpoint.json"
+    "#;
+
+    #[test]
+    fn minimal_config_gets_defaults_and_resolves_paths() {
+        let config = Config::from_toml_str(MINIMAL, Path::new("/etc/sluice")).unwrap();
+        assert_eq!(config.source.port, 3306);
+        assert_eq!(config.source.start, StartPosition::Current);
+        assert_eq!(config.checkpoint.path, PathBuf::from("/etc/sluice/state/checkpoint.json"));
+        assert_eq!(config.pipeline.batch_max_changes, 1024);
+        assert!(config.source.captures("shop", "orders"));
+        assert!(!config.source.captures("crm", "orders"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let text = MINIMAL.replace("server_id = 7", "server_id = 7\nserverid = 8");
+        let error = Config::from_toml_str(&text, Path::new(".")).unwrap_err().to_string();
+        assert!(error.contains("unknown field `serverid`"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_start_position_names_the_key() {
+        let text = MINIMAL.replace("tables = [\"shop.*\"]", "tables = [\"shop.*\"]\nstart = \"mysql-bin\"");
+        let error = Config::from_toml_str(&text, Path::new(".")).unwrap_err().to_string();
+        assert!(error.starts_with("config key `source.start`"), "{error}");
+    }
+
+    #[test]
+    fn explicit_start_position_is_parsed() {
+        let text = MINIMAL.replace("tables = [\"shop.*\"]", "tables = [\"shop.*\"]\nstart = \"mysql-bin.000002:1234\"");
+        let config = Config::from_toml_str(&text, Path::new(".")).unwrap();
+        assert_eq!(config.source.start, StartPosition::At(BinlogPosition::new("mysql-bin.000002", 1234)));
+    }
+
+    #[test]
+    fn a_missing_password_variable_is_named() {
+        let text = MINIMAL.replace("password = \"pw\"", "password_env = \"SLUICE_TEST_SURELY_UNSET_VARIABLE\"");
+        let error = Config::from_toml_str(&text, Path::new(".")).unwrap_err().to_string();
+        assert!(error.contains("SLUICE_TEST_SURELY_UNSET_VARIABLE"), "{error}");
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let config = Config::from_toml_str(MINIMAL, Path::new(".")).unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("\"pw\""), "{debug}");
+        assert!(debug.contains("redacted"));
+    }
+
+    #[test]
+    fn table_patterns_match_with_wildcards() {
+        let pattern = TablePattern::parse("shop.order*").unwrap();
+        assert!(pattern.matches("shop", "orders"));
+        assert!(pattern.matches("shop", "order"));
+        assert!(!pattern.matches("shop", "customers"));
+        assert!(!pattern.matches("shopx", "orders"));
+        let any = TablePattern::parse("*.*_log").unwrap();
+        assert!(any.matches("a", "audit_log"));
+        assert!(!any.matches("a", "audit_logs"));
+        assert!(TablePattern::parse("nodot").is_err());
+    }
+}

@@ -1,0 +1,251 @@
+//! Wiring the stages together. This module connects; the stages do the work.
+//!
+//! ```text
+//! BinlogReader ──Vec<Change>──▶ PluginChain ──Vec<Routed>──▶ encoder ──Vec<Outgoing>──▶ KafkaSink
+//!                                                                                       │ delivery futures
+//!                                                                                       ▼ and commits
+//!                                                                              acknowledger ──▶ checkpoint file
+//! ```
+//! Every arrow is a bounded channel, so a slow stage slows the ones before it and memory stays
+//! bounded. Invariant: the checkpoint advances only to a commit's `resume_from`, and only after every
+//! message sent before that commit was acknowledged by Kafka.
+//!
+//! Shutdown flows with the data: the reader stops, each stage drains what it holds and closes its
+//! output, and the acknowledger writes a final checkpoint. A stage that fails closes its input,
+//! which stops everything upstream, while downstream drains; nothing after the failure is
+//! checkpointed.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::producer::DeliveryFuture;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::change::Change;
+use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+use crate::config::Config;
+use crate::encode::dts_avro::DtsAvroEncoder;
+use crate::encode::{EncodeError, OutMessage, key};
+use crate::plugin::PluginError;
+use crate::plugin::chain::{PluginChain, Routed};
+use crate::shutdown::{self, Shutdown};
+use crate::sink::SinkError;
+use crate::sink::kafka::KafkaSink;
+use crate::source::SourceError;
+use crate::source::binlog::{BinlogReader, resolve_start};
+use crate::source::connect::connect_with_retry;
+use crate::source::preconditions::{ServerSettings, ensure_streamable};
+use crate::source::schema::SchemaCatalog;
+
+/// Why the daemon stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// What the encoder hands to the sink.
+enum Outgoing {
+    Message(OutMessage),
+    Commit(Checkpoint),
+}
+
+/// What the sink hands to the acknowledger, in send order.
+enum Pending {
+    Delivery { topic: String, delivery: DeliveryFuture },
+    Commit(Checkpoint),
+}
+
+/// Runs the pipeline until `shutdown` fires (returns `Ok`) or a stage fails.
+pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError> {
+    let chain = PluginChain::load(&config.plugins).await?;
+
+    let Some(mut conn) = connect_with_retry(&config.source, "settings check", &mut shutdown).await? else {
+        return Ok(());
+    };
+    let settings = ServerSettings::fetch(&mut conn).await?;
+    ensure_streamable(&settings).map_err(SourceError::from)?;
+    tracing::info!(server = %config.source.address(), version = %settings.version, "source server is streamable");
+
+    let store = CheckpointStore::new(&config.checkpoint.path);
+    let checkpoint = match store.load()? {
+        Some(checkpoint) => {
+            tracing::info!(position = %checkpoint.position, "resuming from checkpoint");
+            checkpoint
+        }
+        None => {
+            let position = resolve_start(&mut conn, &config.source.start).await?;
+            let checkpoint = Checkpoint { position, next_record_id: 0 };
+            // Remember the start at once, so a restart before the first commit does not skip ahead.
+            store.store(&checkpoint)?;
+            tracing::info!(position = %checkpoint.position, "no checkpoint; starting at {:?}", config.source.start);
+            checkpoint
+        }
+    };
+    let catalog = SchemaCatalog::new(conn).await?;
+
+    let sink = KafkaSink::new(&config.kafka)?;
+    if !sink.wait_until_reachable(&mut shutdown).await {
+        return Ok(());
+    }
+
+    let capacity = config.pipeline.channel_capacity;
+    let (changes_tx, changes_rx) = mpsc::channel::<Vec<Change>>(capacity);
+    let (routed_tx, routed_rx) = mpsc::channel::<Vec<Routed>>(capacity);
+    let (outgoing_tx, outgoing_rx) = mpsc::channel::<Vec<Outgoing>>(capacity);
+    let (pending_tx, pending_rx) = mpsc::channel::<Pending>(config.pipeline.max_in_flight);
+
+    // A failing stage stops the reader through this internal trigger.
+    let (stop_trigger, stop) = shutdown::channel();
+    let reader = BinlogReader::new(
+        config.source.clone(),
+        catalog,
+        config.pipeline.batch_max_changes,
+        changes_tx,
+        checkpoint.position.clone(),
+    );
+    let encoder = DtsAvroEncoder::new(settings.version.clone());
+    let checkpoint_interval = Duration::from_millis(config.checkpoint.interval_ms);
+
+    let mut tasks: JoinSet<Result<(), RunError>> = JoinSet::new();
+    {
+        let mut external = shutdown.clone();
+        let stop_trigger = stop_trigger.clone();
+        tokio::spawn(async move {
+            external.wait().await;
+            stop_trigger.trigger();
+        });
+    }
+    tasks.spawn(async move { reader.run(stop).await.map_err(RunError::from) });
+    tasks.spawn(run_chain(chain, changes_rx, routed_tx));
+    tasks.spawn(run_encoder(encoder, config.kafka.topic.clone(), checkpoint.next_record_id, routed_rx, outgoing_tx));
+    let sink = std::sync::Arc::new(sink);
+    tasks.spawn(run_sink(sink.clone(), outgoing_rx, pending_tx));
+    tasks.spawn(run_acknowledger(store, checkpoint, checkpoint_interval, pending_rx));
+
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        let result = joined.unwrap_or_else(|panic| panic!("a pipeline stage panicked: {panic}"));
+        if let Err(error) = result {
+            stop_trigger.trigger();
+            if first_error.is_none() {
+                tracing::error!("pipeline stage failed: {error}");
+                first_error = Some(error);
+            }
+        }
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+async fn run_chain(
+    mut chain: PluginChain,
+    mut input: mpsc::Receiver<Vec<Change>>,
+    output: mpsc::Sender<Vec<Routed>>,
+) -> Result<(), RunError> {
+    while let Some(batch) = input.recv().await {
+        let routed = chain.apply(batch).await?;
+        if output.send(routed).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn run_encoder(
+    encoder: DtsAvroEncoder,
+    default_topic: String,
+    mut next_record_id: i64,
+    mut input: mpsc::Receiver<Vec<Routed>>,
+    output: mpsc::Sender<Vec<Outgoing>>,
+) -> Result<(), RunError> {
+    while let Some(batch) = input.recv().await {
+        let mut outgoing = Vec::with_capacity(batch.len());
+        for routed in batch {
+            match routed {
+                Routed::Row(row) => {
+                    let payload = encoder.encode(next_record_id, &row)?;
+                    next_record_id += 1;
+                    let key = row.routing.key.clone().or_else(|| key::primary_key(&row.change));
+                    let topic = row.routing.topic.unwrap_or_else(|| default_topic.clone());
+                    outgoing.push(Outgoing::Message(OutMessage { topic, key, payload }));
+                }
+                Routed::Commit(commit) => {
+                    outgoing.push(Outgoing::Commit(Checkpoint { position: commit.resume_from, next_record_id }));
+                }
+            }
+        }
+        if output.send(outgoing).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn run_sink(
+    sink: std::sync::Arc<KafkaSink>,
+    mut input: mpsc::Receiver<Vec<Outgoing>>,
+    pending: mpsc::Sender<Pending>,
+) -> Result<(), RunError> {
+    while let Some(batch) = input.recv().await {
+        for outgoing in batch {
+            let next = match outgoing {
+                Outgoing::Message(message) => {
+                    let delivery = sink.send(&message).await?;
+                    Pending::Delivery { topic: message.topic, delivery }
+                }
+                Outgoing::Commit(checkpoint) => Pending::Commit(checkpoint),
+            };
+            if pending.send(next).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run_acknowledger(
+    store: CheckpointStore,
+    initial: Checkpoint,
+    interval: Duration,
+    mut pending: mpsc::Receiver<Pending>,
+) -> Result<(), RunError> {
+    let mut acknowledged = initial.clone();
+    let mut stored = initial;
+    let mut last_write = Instant::now();
+    let result = loop {
+        let Some(next) = pending.recv().await else { break Ok(()) };
+        match next {
+            Pending::Delivery { topic, delivery } => match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((error, _))) => break Err(SinkError::Delivery { topic, error }.into()),
+                Err(_cancelled) => {
+                    break Err(SinkError::Delivery { topic, error: rdkafka::error::KafkaError::Canceled }.into());
+                }
+            },
+            Pending::Commit(checkpoint) => {
+                acknowledged = checkpoint;
+                if last_write.elapsed() >= interval && acknowledged != stored {
+                    store.store(&acknowledged)?;
+                    stored = acknowledged.clone();
+                    last_write = Instant::now();
+                }
+            }
+        }
+    };
+    if acknowledged != stored {
+        store.store(&acknowledged)?;
+        tracing::info!(position = %acknowledged.position, "checkpoint written");
+    }
+    result
+}

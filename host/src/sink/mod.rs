@@ -1,0 +1,14 @@
+//! The sink: Kafka through rdkafka.
+
+pub mod kafka;
+
+/// Why the sink stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("cannot create the Kafka producer: {0}; check kafka.bootstrap_servers and kafka.options")]
+    Create(rdkafka::error::KafkaError),
+    #[error("Kafka did not acknowledge a message for topic `{topic}`: {error}; the source position was not advanced")]
+    Delivery { topic: String, error: rdkafka::error::KafkaError },
+    #[error("Kafka refused a message for topic `{topic}`: {error}")]
+    Send { topic: String, error: rdkafka::error::KafkaError },
+}

@@ -1,0 +1,79 @@
+//! Connecting to the source server, patiently.
+//!
+//! A server that is down or restarting is a *transient* condition: sluice waits with capped
+//! exponential backoff and says what it is waiting for. A refused login is *definite*: retrying
+//! cannot fix a wrong password, so it is reported at once.
+
+use std::time::Duration;
+
+use mysql_async::{Conn, Opts, OptsBuilder};
+
+use crate::config::SourceConfig;
+use crate::shutdown::Shutdown;
+use crate::source::SourceError;
+
+/// Builds driver options from the config. The password goes only to the driver.
+pub fn connection_options(config: &SourceConfig) -> Opts {
+    OptsBuilder::default()
+        .ip_or_hostname(config.host.clone())
+        .tcp_port(config.port)
+        .user(Some(config.user.clone()))
+        .pass(config.password.as_ref().map(|secret| secret.expose().to_owned()))
+        .prefer_socket(false)
+        .into()
+}
+
+/// Whether an error from the driver may go away by itself.
+pub fn is_transient(error: &mysql_async::Error) -> bool {
+    match error {
+        mysql_async::Error::Io(_) => true,
+        mysql_async::Error::Server(server) => matches!(
+            server.code,
+            // Too many connections, server shutdown in progress, lost connection, net errors.
+            1040 | 1053 | 2006 | 2013 | 1152 | 1158 | 1159 | 1160 | 1161 | 1927
+        ),
+        mysql_async::Error::Driver(_) => false,
+        _ => false,
+    }
+}
+
+/// Connects, retrying transient failures until `shutdown` fires. Returns `None` on shutdown.
+pub async fn connect_with_retry(
+    config: &SourceConfig,
+    purpose: &str,
+    shutdown: &mut Shutdown,
+) -> Result<Option<Conn>, SourceError> {
+    let options = connection_options(config);
+    let mut backoff = Duration::from_millis(200);
+    let max_backoff = Duration::from_millis(config.reconnect_max_backoff_ms);
+    let mut attempt: u32 = 1;
+    loop {
+        match Conn::new(options.clone()).await {
+            Ok(conn) => {
+                if attempt > 1 {
+                    tracing::info!(server = %config.address(), purpose, "connected to MySQL after {attempt} attempts");
+                }
+                return Ok(Some(conn));
+            }
+            Err(error) if is_transient(&error) => {
+                tracing::warn!(
+                    server = %config.address(),
+                    purpose,
+                    attempt,
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "waiting for MySQL at {}: {error}",
+                    config.address()
+                );
+            }
+            Err(error) => {
+                return Err(SourceError::Connect { address: config.address(), user: config.user.clone(), source: error });
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.wait() => return Ok(None),
+        }
+        backoff = (backoff * 2).min(max_backoff);
+        attempt += 1;
+    }
+}

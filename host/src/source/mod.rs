@@ -1,0 +1,41 @@
+//! The source: a MySQL or MariaDB server's binary log, read as a replica would.
+//!
+//! `connect` reaches the server, `preconditions` checks its settings, `schema` describes captured
+//! tables, `decode` gives values their meaning, `binlog` turns events into [`crate::change::Change`]s,
+//! and `position` names places in the log.
+
+pub mod binlog;
+pub mod connect;
+pub mod decode;
+pub mod position;
+pub mod preconditions;
+pub mod schema;
+
+use crate::change::TableName;
+
+/// Why the source stopped. Transient errors are retried inside the source; what reaches the caller
+/// needs an operator.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot log in to MySQL at {address} as `{user}`: {source}; check source.user and the password setting")]
+    Connect { address: String, user: String, source: mysql_async::Error },
+    #[error("MySQL query failed while {doing}: {source}")]
+    Query { doing: &'static str, source: mysql_async::Error },
+    #[error("the server cannot be streamed from: {0}")]
+    Setting(#[from] preconditions::SettingMismatch),
+    #[error("table {table} column #{column} has a type sluice cannot decode: {detail}")]
+    UnsupportedColumnType { table: TableName, column: usize, detail: String },
+    #[error("cannot decode a change of table {table}: {detail}")]
+    Decode { table: TableName, detail: String },
+    #[error("the binlog stream failed: {0}")]
+    Stream(mysql_async::Error),
+    #[error("the server has no binary log to start from; is log_bin on?")]
+    NoBinlog,
+}
+
+impl SourceError {
+    /// Wraps a query error with what was being done, for `map_err`.
+    pub fn query(doing: &'static str) -> impl FnOnce(mysql_async::Error) -> SourceError {
+        move |source| SourceError::Query { doing, source }
+    }
+}

@@ -1,0 +1,405 @@
+//! The shape of each captured table, as the binlog's TABLE_MAP events describe it.
+//!
+//! Decoding follows the TABLE_MAP event, never a guess: it gives every column's type and type
+//! metadata. The *names* of columns, their signedness, charsets, ENUM/SET labels and the primary key
+//! come from the event's optional metadata when the server writes it (`binlog_row_metadata=FULL`,
+//! MySQL >= 8.0.1, MariaDB >= 10.5). A server that writes less is completed from
+//! `information_schema`, read when a table is first seen; that is only right while the table has not
+//! changed since, which the schema history of a later issue makes exact.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mysql_async::Conn;
+use mysql_async::binlog::events::{OptionalMetadataField, TableMapEvent};
+use mysql_async::consts::ColumnType;
+use mysql_async::prelude::Queryable;
+
+use crate::change::{Charset, ColumnSchema, TableName, TableSchema, type_code};
+use crate::source::SourceError;
+
+/// What `information_schema` says about one column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogColumn {
+    pub name: String,
+    /// `COLUMN_TYPE`, e.g. `int(10) unsigned` or `enum('a','b')`.
+    pub column_type: String,
+    pub charset: Option<String>,
+}
+
+/// What `information_schema` says about one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogTable {
+    pub columns: Vec<CatalogColumn>,
+    pub primary_key: Vec<usize>,
+}
+
+/// Reads table and collation facts from `information_schema` over its own connection.
+pub struct SchemaCatalog {
+    conn: Conn,
+    /// Collation id → charset name.
+    collations: HashMap<u16, String>,
+    tables: HashMap<TableName, Option<CatalogTable>>,
+}
+
+impl SchemaCatalog {
+    pub async fn new(mut conn: Conn) -> Result<Self, SourceError> {
+        let rows: Vec<(u16, String)> = conn
+            .query("SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS")
+            .await
+            .map_err(SourceError::query("reading information_schema.COLLATIONS"))?;
+        Ok(Self { conn, collations: rows.into_iter().collect(), tables: HashMap::new() })
+    }
+
+    pub fn charset_of_collation(&self, collation: u16) -> Option<&str> {
+        self.collations.get(&collation).map(String::as_str)
+    }
+
+    /// The catalog entry of a table, read once and remembered; `None` if the table does not exist.
+    pub async fn table(&mut self, name: &TableName) -> Result<Option<&CatalogTable>, SourceError> {
+        if !self.tables.contains_key(name) {
+            let table = self.load(name).await?;
+            self.tables.insert(name.clone(), table);
+        }
+        Ok(self.tables.get(name).and_then(Option::as_ref))
+    }
+
+    /// Forgets what was read about a table, so the next lookup reads it again.
+    pub fn forget(&mut self, name: &TableName) {
+        self.tables.remove(name);
+    }
+
+    async fn load(&mut self, name: &TableName) -> Result<Option<CatalogTable>, SourceError> {
+        let columns: Vec<(String, String, Option<String>)> = self
+            .conn
+            .exec(
+                "SELECT COLUMN_NAME, COLUMN_TYPE, CHARACTER_SET_NAME FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                (&name.database, &name.table),
+            )
+            .await
+            .map_err(SourceError::query("reading information_schema.COLUMNS"))?;
+        if columns.is_empty() {
+            return Ok(None);
+        }
+        let key_columns: Vec<String> = self
+            .conn
+            .exec(
+                "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' \
+                 ORDER BY ORDINAL_POSITION",
+                (&name.database, &name.table),
+            )
+            .await
+            .map_err(SourceError::query("reading information_schema.KEY_COLUMN_USAGE"))?;
+        let columns: Vec<CatalogColumn> = columns
+            .into_iter()
+            .map(|(name, column_type, charset)| CatalogColumn { name, column_type, charset })
+            .collect();
+        let primary_key = key_columns
+            .iter()
+            .filter_map(|key| columns.iter().position(|column| &column.name == key))
+            .collect();
+        Ok(Some(CatalogTable { columns, primary_key }))
+    }
+}
+
+/// The optional metadata of one TABLE_MAP event, spread out per column.
+#[derive(Debug, Default)]
+struct OptionalMetadata {
+    names: Vec<String>,
+    /// One flag per numeric column, in column order.
+    unsigned_numeric: Vec<bool>,
+    /// Collation per character column, in column order.
+    character_collations: Vec<u16>,
+    /// Collation per ENUM/SET column, in column order.
+    enum_set_collations: Vec<u16>,
+    /// Labels per ENUM column and per SET column, each in column order.
+    enum_labels: Vec<Vec<String>>,
+    set_labels: Vec<Vec<String>>,
+    primary_key: Option<Vec<usize>>,
+}
+
+fn spread_collations(default: u16, overrides: impl Iterator<Item = (usize, u16)>, count: usize) -> Vec<u16> {
+    let mut collations = vec![default; count];
+    for (index, collation) in overrides {
+        if let Some(slot) = collations.get_mut(index) {
+            *slot = collation;
+        }
+    }
+    collations
+}
+
+fn read_optional_metadata(event: &TableMapEvent<'_>, types: &[ColumnType]) -> std::io::Result<OptionalMetadata> {
+    let character_count = types.iter().filter(|t| t.is_character_type()).count();
+    let enum_set_count = types.iter().filter(|t| t.is_enum_or_set_type()).count();
+    let mut metadata = OptionalMetadata::default();
+    for field in event.iter_optional_meta() {
+        match field? {
+            OptionalMetadataField::Signedness(bits) => {
+                metadata.unsigned_numeric = bits.iter().map(|bit| *bit).collect();
+            }
+            OptionalMetadataField::DefaultCharset(charsets) => {
+                let overrides = charsets
+                    .iter_non_default()
+                    .collect::<std::io::Result<Vec<_>>>()?
+                    .into_iter()
+                    .map(|c| (c.column_index() as usize, c.charset()));
+                metadata.character_collations =
+                    spread_collations(charsets.default_charset(), overrides, character_count);
+            }
+            OptionalMetadataField::ColumnCharset(charsets) => {
+                metadata.character_collations = charsets.iter_charsets().collect::<std::io::Result<_>>()?;
+            }
+            OptionalMetadataField::EnumAndSetDefaultCharset(charsets) => {
+                let overrides = charsets
+                    .iter_non_default()
+                    .collect::<std::io::Result<Vec<_>>>()?
+                    .into_iter()
+                    .map(|c| (c.column_index() as usize, c.charset()));
+                metadata.enum_set_collations =
+                    spread_collations(charsets.default_charset(), overrides, enum_set_count);
+            }
+            OptionalMetadataField::EnumAndSetColumnCharset(charsets) => {
+                metadata.enum_set_collations = charsets.iter_charsets().collect::<std::io::Result<_>>()?;
+            }
+            OptionalMetadataField::ColumnName(names) => {
+                metadata.names = names
+                    .iter_names()
+                    .map(|name| name.map(|name| name.name().into_owned()))
+                    .collect::<std::io::Result<_>>()?;
+            }
+            OptionalMetadataField::EnumStrValue(values) => {
+                for labels in values.iter_values() {
+                    metadata.enum_labels.push(labels?.values().iter().map(|v| v.value().into_owned()).collect());
+                }
+            }
+            OptionalMetadataField::SetStrValue(values) => {
+                for labels in values.iter_values() {
+                    metadata.set_labels.push(labels?.values().iter().map(|v| v.value().into_owned()).collect());
+                }
+            }
+            OptionalMetadataField::SimplePrimaryKey(key) => {
+                metadata.primary_key =
+                    Some(key.iter_indexes().map(|index| index.map(|i| i as usize)).collect::<std::io::Result<_>>()?);
+            }
+            OptionalMetadataField::PrimaryKeyWithPrefix(key) => {
+                metadata.primary_key = Some(
+                    key.iter_keys()
+                        .map(|key| key.map(|key| key.column_index() as usize))
+                        .collect::<std::io::Result<_>>()?,
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok(metadata)
+}
+
+/// Parses the labels of `enum('a','b')` / `set('x','y')` as `information_schema` prints them.
+pub fn parse_labels(column_type: &str) -> Vec<String> {
+    let Some(open) = column_type.find('(') else { return Vec::new() };
+    let inner = column_type[open + 1..].strip_suffix(')').unwrap_or(&column_type[open + 1..]);
+    let mut labels = Vec::new();
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\'' {
+            continue;
+        }
+        let mut label = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                    label.push('\'');
+                }
+                '\'' => break,
+                '\\' => {
+                    if let Some(escaped) = chars.next() {
+                        label.push(escaped);
+                    }
+                }
+                other => label.push(other),
+            }
+        }
+        labels.push(label);
+    }
+    labels
+}
+
+/// Builds the schema of the table an event maps, completing missing metadata from the catalog.
+pub async fn table_schema(event: &TableMapEvent<'_>, catalog: &mut SchemaCatalog) -> Result<TableSchema, SourceError> {
+    let name = TableName::new(event.database_name(), event.table_name());
+    let column_count = event.columns_count() as usize;
+    let mut types = Vec::with_capacity(column_count);
+    for index in 0..column_count {
+        let column_type = event
+            .get_column_type(index)
+            .map_err(|error| SourceError::UnsupportedColumnType {
+                table: name.clone(),
+                column: index,
+                detail: error.to_string(),
+            })?
+            .ok_or_else(|| SourceError::UnsupportedColumnType {
+                table: name.clone(),
+                column: index,
+                detail: "the TABLE_MAP event declares fewer column types than columns".into(),
+            })?;
+        types.push(column_type);
+    }
+    let metadata = read_optional_metadata(event, &types)
+        .map_err(|error| SourceError::Decode { table: name.clone(), detail: format!("optional metadata: {error}") })?;
+
+    let has_full_metadata = metadata.names.len() == column_count && metadata.primary_key.is_some();
+    let mut catalog_table = None;
+    if !has_full_metadata {
+        let mut found = catalog.table(&name).await?.cloned();
+        if found.as_ref().is_some_and(|table| table.columns.len() != column_count) {
+            // The table changed since it was read: read it again.
+            catalog.forget(&name);
+            found = catalog.table(&name).await?.cloned();
+        }
+        catalog_table = found.filter(|table| table.columns.len() == column_count);
+        if catalog_table.is_none() {
+            tracing::warn!(
+                table = %name,
+                "column names of {name} are unknown (no binlog_row_metadata=FULL and information_schema differs); \
+                 columns are named by position"
+            );
+        }
+    }
+
+    let (mut numeric_index, mut character_index, mut enum_set_index, mut enum_index, mut set_index) = (0, 0, 0, 0, 0);
+    let mut columns = Vec::with_capacity(column_count);
+    for (index, column_type) in types.iter().enumerate() {
+        let catalog_column = catalog_table.as_ref().map(|table| &table.columns[index]);
+        let raw_metadata = event.get_column_metadata(index).unwrap_or(&[]);
+        let name = metadata
+            .names
+            .get(index)
+            .cloned()
+            .or_else(|| catalog_column.map(|c| c.name.clone()))
+            .unwrap_or_else(|| format!("@{}", index + 1));
+
+        let mut unsigned = false;
+        if column_type.is_numeric_type() {
+            unsigned = metadata
+                .unsigned_numeric
+                .get(numeric_index)
+                .copied()
+                .or_else(|| catalog_column.map(|c| c.column_type.contains("unsigned")))
+                .unwrap_or(false);
+            numeric_index += 1;
+        }
+
+        let mut charset = Charset::binary();
+        let mut collation = None;
+        if column_type.is_character_type() {
+            collation = metadata.character_collations.get(character_index).copied();
+            character_index += 1;
+        } else if column_type.is_enum_or_set_type() {
+            collation = metadata.enum_set_collations.get(enum_set_index).copied();
+            enum_set_index += 1;
+        }
+        if column_type.is_character_type() || column_type.is_enum_or_set_type() {
+            let from_event = collation.and_then(|id| catalog.charset_of_collation(id)).map(str::to_owned);
+            let from_catalog = catalog_column.and_then(|c| c.charset.clone());
+            if let Some(found) = from_event.or(from_catalog) {
+                charset = Charset { name: found };
+            }
+        }
+
+        let mut elements = Vec::new();
+        if column_type.is_enum_type() {
+            elements = metadata.enum_labels.get(enum_index).cloned().unwrap_or_default();
+            enum_index += 1;
+        } else if column_type.is_set_type() {
+            elements = metadata.set_labels.get(set_index).cloned().unwrap_or_default();
+            set_index += 1;
+        }
+        if elements.is_empty() && column_type.is_enum_or_set_type() {
+            elements = catalog_column.map(|c| parse_labels(&c.column_type)).unwrap_or_default();
+        }
+
+        let code = *column_type as u8;
+        let (precision, scale) = match code {
+            type_code::NEWDECIMAL => (
+                raw_metadata.first().copied().unwrap_or(0) as u32,
+                raw_metadata.get(1).copied().unwrap_or(0) as u32,
+            ),
+            type_code::TIME2 | type_code::DATETIME2 | type_code::TIMESTAMP2 => {
+                (0, raw_metadata.first().copied().unwrap_or(0) as u32)
+            }
+            _ => (0, 0),
+        };
+        columns.push(ColumnSchema { name, type_code: code, unsigned, charset, precision, scale, elements });
+    }
+
+    let primary_key = metadata
+        .primary_key
+        .or_else(|| catalog_table.as_ref().map(|table| table.primary_key.clone()))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|&index| index < column_count)
+        .collect();
+    Ok(TableSchema { name, columns, primary_key })
+}
+
+/// TABLE_MAP schemas by table id, rebuilt only when a table id is mapped differently.
+#[derive(Default)]
+pub struct TableMapCache {
+    by_table_id: HashMap<u64, (Vec<u8>, Arc<TableSchema>)>,
+}
+
+impl TableMapCache {
+    /// The schema for an event: reused when the same table id was mapped identically before.
+    pub async fn schema_for(
+        &mut self,
+        event: &TableMapEvent<'_>,
+        catalog: &mut SchemaCatalog,
+    ) -> Result<Arc<TableSchema>, SourceError> {
+        let fingerprint = table_map_fingerprint(event);
+        if let Some((known, schema)) = self.by_table_id.get(&event.table_id())
+            && *known == fingerprint
+        {
+            return Ok(schema.clone());
+        }
+        let schema = Arc::new(table_schema(event, catalog).await?);
+        self.by_table_id.insert(event.table_id(), (fingerprint, schema.clone()));
+        Ok(schema)
+    }
+}
+
+/// Everything in a TABLE_MAP event that determines the schema built from it.
+fn table_map_fingerprint(event: &TableMapEvent<'_>) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(64);
+    bytes.extend_from_slice(event.database_name_raw());
+    bytes.push(0);
+    bytes.extend_from_slice(event.table_name_raw());
+    bytes.push(0);
+    for index in 0..event.columns_count() as usize {
+        bytes.push(event.get_raw_column_type(index).ok().flatten().map(|t| t as u8).unwrap_or(0));
+        bytes.extend_from_slice(event.get_column_metadata(index).unwrap_or(&[]));
+    }
+    for field in event.iter_optional_meta().flatten() {
+        bytes.extend_from_slice(format!("{field:?}").as_bytes());
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_and_set_labels_are_read_from_column_type() {
+        assert_eq!(parse_labels("enum('small','large')"), vec!["small", "large"]);
+        assert_eq!(parse_labels("set('a','it''s','c,d')"), vec!["a", "it's", "c,d"]);
+        assert!(parse_labels("int(11)").is_empty());
+    }
+
+    #[test]
+    fn default_charsets_spread_with_overrides() {
+        assert_eq!(spread_collations(45, [(1, 8)].into_iter(), 3), vec![45, 8, 45]);
+    }
+}

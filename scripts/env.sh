@@ -1,0 +1,5 @@
+# Sourced by the other scripts: where the caches that outlive a clone live.
+# A fresh clone on the same machine (CI) reuses them; a fresh machine builds them from nothing.
+export SLUICE_CACHE="${SLUICE_CACHE:-$HOME/.cache/sluice}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$SLUICE_CACHE/target}"
+export SLUICE_TANSU="${SLUICE_TANSU:-$SLUICE_CACHE/tansu/bin/tansu}"

@@ -1,0 +1,6 @@
+//! Shared test support: private MariaDB and Kafka-protocol broker servers, and plugin builds.
+//!
+//! Used by the end-to-end tests in `tests/tests/` and by the quickstart demo.
+
+pub mod harness;
+pub mod plugins;
