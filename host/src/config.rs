@@ -78,6 +78,15 @@ pub struct RawKafka {
     pub bootstrap_servers: String,
     /// The topic for changes a plugin does not route elsewhere.
     pub topic: String,
+    /// Create a topic that does not exist yet when the first message for it is sent.
+    #[serde(default = "default_true")]
+    pub create_topics: bool,
+    /// Partitions of a topic sluice creates.
+    #[serde(default = "default_topic_partitions")]
+    pub topic_partitions: i32,
+    /// Replication factor of a topic sluice creates.
+    #[serde(default = "default_topic_replication")]
+    pub topic_replication: i32,
     /// Raw librdkafka producer properties, passed through unchanged (they win over sluice's own).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
@@ -129,6 +138,15 @@ pub struct RawPlugin {
     pub config: BTreeMap<String, String>,
 }
 
+fn default_true() -> bool {
+    true
+}
+fn default_topic_partitions() -> i32 {
+    1
+}
+fn default_topic_replication() -> i32 {
+    1
+}
 fn default_mysql_port() -> u16 {
     3306
 }
@@ -263,6 +281,9 @@ impl SourceConfig {
 pub struct KafkaConfig {
     pub bootstrap_servers: String,
     pub topic: String,
+    pub create_topics: bool,
+    pub topic_partitions: i32,
+    pub topic_replication: i32,
     pub options: BTreeMap<String, String>,
 }
 
@@ -325,6 +346,12 @@ impl Config {
         if raw.kafka.topic.trim().is_empty() {
             return Err(invalid("kafka.topic", "must not be empty"));
         }
+        if raw.kafka.topic_partitions < 1 {
+            return Err(invalid("kafka.topic_partitions", "must be at least 1"));
+        }
+        if raw.kafka.topic_replication < 1 {
+            return Err(invalid("kafka.topic_replication", "must be at least 1"));
+        }
         let pipeline = raw.pipeline;
         if pipeline.batch_max_changes == 0 {
             return Err(invalid("pipeline.batch_max_changes", "must be at least 1"));
@@ -353,6 +380,9 @@ impl Config {
             kafka: KafkaConfig {
                 bootstrap_servers: raw.kafka.bootstrap_servers,
                 topic: raw.kafka.topic,
+                create_topics: raw.kafka.create_topics,
+                topic_partitions: raw.kafka.topic_partitions,
+                topic_replication: raw.kafka.topic_replication,
                 options: raw.kafka.options,
             },
             checkpoint: CheckpointConfig {

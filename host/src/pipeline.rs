@@ -127,8 +127,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
     tasks.spawn(async move { reader.run(stop).await.map_err(RunError::from) });
     tasks.spawn(run_chain(chain, changes_rx, routed_tx));
     tasks.spawn(run_encoder(encoder, config.kafka.topic.clone(), checkpoint.next_record_id, routed_rx, outgoing_tx));
-    let sink = std::sync::Arc::new(sink);
-    tasks.spawn(run_sink(sink.clone(), outgoing_rx, pending_tx));
+    tasks.spawn(run_sink(sink, outgoing_rx, pending_tx));
     tasks.spawn(run_acknowledger(store, checkpoint, checkpoint_interval, pending_rx));
 
     let mut first_error = None;
@@ -193,7 +192,7 @@ async fn run_encoder(
 }
 
 async fn run_sink(
-    sink: std::sync::Arc<KafkaSink>,
+    mut sink: KafkaSink,
     mut input: mpsc::Receiver<Vec<Outgoing>>,
     pending: mpsc::Sender<Pending>,
 ) -> Result<(), RunError> {

@@ -5,7 +5,11 @@
 //! awaits them in send order and advances the checkpoint only past commits whose every earlier
 //! message was acknowledged.
 
+use std::collections::HashSet;
 use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -29,7 +33,13 @@ const DEFAULT_PRODUCER_SETTINGS: &[(&str, &str)] = &[
 
 pub struct KafkaSink {
     producer: FutureProducer,
+    admin: AdminClient<DefaultClientContext>,
     bootstrap_servers: String,
+    create_topics: bool,
+    topic_partitions: i32,
+    topic_replication: i32,
+    /// Topics known to exist.
+    known_topics: HashSet<String>,
 }
 
 impl KafkaSink {
@@ -43,7 +53,75 @@ impl KafkaSink {
             client.set(key, value);
         }
         let producer: FutureProducer = client.create().map_err(SinkError::Create)?;
-        Ok(Self { producer, bootstrap_servers: config.bootstrap_servers.clone() })
+        let admin: AdminClient<DefaultClientContext> = client.create().map_err(SinkError::Create)?;
+        Ok(Self {
+            producer,
+            admin,
+            bootstrap_servers: config.bootstrap_servers.clone(),
+            create_topics: config.create_topics,
+            topic_partitions: config.topic_partitions,
+            topic_replication: config.topic_replication,
+            known_topics: HashSet::new(),
+        })
+    }
+
+    /// Whether the broker's metadata lists `topic` with at least one partition.
+    async fn topic_exists(&self, topic: &str) -> bool {
+        let producer = self.producer.clone();
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), Duration::from_secs(5))
+                .map(|metadata| {
+                    metadata.topics().iter().any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+                })
+                .unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Makes sure `topic` exists before the first message goes to it, creating it if allowed.
+    /// (A broker without automatic topic creation would otherwise hold the message forever.)
+    pub async fn ensure_topic(&mut self, topic: &str) -> Result<(), SinkError> {
+        if self.known_topics.contains(topic) {
+            return Ok(());
+        }
+        if !self.topic_exists(topic).await {
+            if !self.create_topics {
+                return Err(SinkError::MissingTopic { topic: topic.to_owned() });
+            }
+            let new_topic =
+                NewTopic::new(topic, self.topic_partitions, TopicReplication::Fixed(self.topic_replication));
+            let results = self
+                .admin
+                .create_topics(&[new_topic], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))))
+                .await
+                .map_err(|error| SinkError::CreateTopic { topic: topic.to_owned(), detail: error.to_string() })?;
+            for result in results {
+                match result {
+                    Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((_, code)) => {
+                        return Err(SinkError::CreateTopic { topic: topic.to_owned(), detail: code.to_string() });
+                    }
+                }
+            }
+            let mut waited = Duration::ZERO;
+            while !self.topic_exists(topic).await {
+                if waited > Duration::from_secs(30) {
+                    return Err(SinkError::CreateTopic {
+                        topic: topic.to_owned(),
+                        detail: "the broker accepted the request but the topic did not appear within 30 s".into(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                waited += Duration::from_millis(100);
+            }
+            tracing::info!(topic, partitions = self.topic_partitions, "created topic");
+        }
+        self.known_topics.insert(topic.to_owned());
+        Ok(())
     }
 
     /// Waits until a broker answers a metadata request, with capped backoff. False on shutdown.
@@ -82,7 +160,8 @@ impl KafkaSink {
     }
 
     /// Hands one message to the producer; waits while its queue is full.
-    pub async fn send(&self, message: &OutMessage) -> Result<DeliveryFuture, SinkError> {
+    pub async fn send(&mut self, message: &OutMessage) -> Result<DeliveryFuture, SinkError> {
+        self.ensure_topic(&message.topic).await?;
         loop {
             let mut record = FutureRecord::to(&message.topic).payload(&message.payload);
             if let Some(key) = &message.key {

@@ -9,6 +9,10 @@ pub enum SinkError {
     Create(rdkafka::error::KafkaError),
     #[error("Kafka did not acknowledge a message for topic `{topic}`: {error}; the source position was not advanced")]
     Delivery { topic: String, error: rdkafka::error::KafkaError },
+    #[error("topic `{topic}` does not exist; create it, or set kafka.create_topics = true")]
+    MissingTopic { topic: String },
+    #[error("cannot create topic `{topic}`: {detail}; create it by hand or check the broker's permissions")]
+    CreateTopic { topic: String, detail: String },
     #[error("Kafka refused a message for topic `{topic}`: {error}")]
     Send { topic: String, error: rdkafka::error::KafkaError },
 }

@@ -229,7 +229,7 @@ impl BinlogReader {
         };
         match data {
             EventData::RotateEvent(rotate) => {
-                *current_file = rotate.name().into_owned();
+                *current_file = rotate_target(rotate.name_raw());
             }
             EventData::QueryEvent(query) => {
                 let text = query.query();
@@ -338,6 +338,17 @@ impl BinlogReader {
     }
 }
 
+/// The file a ROTATE event names. The artificial ROTATE a server sends first comes before the format
+/// description that announces checksums, so the driver leaves its 4-byte CRC on the name; binlog
+/// names are printable ASCII, so trailing bytes that are not are that checksum.
+fn rotate_target(name: &[u8]) -> String {
+    let mut name = name;
+    if name.len() > 4 && !name.iter().all(|byte| byte.is_ascii_graphic()) {
+        name = &name[..name.len() - 4];
+    }
+    String::from_utf8_lossy(name).into_owned()
+}
+
 /// `domain-server-sequence` from a MariaDB GTID event body (sequence u64, domain u32, flags u8).
 fn parse_mariadb_gtid(body: &[u8], server_id: u32) -> String {
     if body.len() < 12 {
@@ -351,6 +362,12 @@ fn parse_mariadb_gtid(body: &[u8], server_id: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotate_names_lose_a_trailing_checksum() {
+        assert_eq!(rotate_target(b"mysql-bin.000002"), "mysql-bin.000002");
+        assert_eq!(rotate_target(b"mysql-bin.000002\x9a\x01\xff\x10"), "mysql-bin.000002");
+    }
 
     #[test]
     fn mariadb_gtids_read_as_domain_server_sequence() {

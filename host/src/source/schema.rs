@@ -45,7 +45,7 @@ pub struct SchemaCatalog {
 impl SchemaCatalog {
     pub async fn new(mut conn: Conn) -> Result<Self, SourceError> {
         let rows: Vec<(u16, String)> = conn
-            .query("SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS")
+            .query("SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID IS NOT NULL")
             .await
             .map_err(SourceError::query("reading information_schema.COLLATIONS"))?;
         Ok(Self { conn, collations: rows.into_iter().collect(), tables: HashMap::new() })

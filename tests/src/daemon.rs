@@ -1,0 +1,275 @@
+//! Running the daemon in-process against harness servers, and reading its output back.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use apache_avro::Schema;
+use apache_avro::types::Value;
+use mysql_async::prelude::Queryable;
+use tokio::task::JoinHandle;
+
+use crate::harness::{Broker, MariaDb};
+
+/// One plugin entry of a daemon config.
+pub struct PluginEntry {
+    pub name: String,
+    pub path: PathBuf,
+    pub config: Vec<(String, String)>,
+}
+
+/// Writes a daemon config for the harness servers. `start` is `current`, `earliest` or a position.
+pub fn config_toml(
+    db: &MariaDb,
+    broker: &Broker,
+    checkpoint: &Path,
+    start: &str,
+    tables: &[&str],
+    default_topic: &str,
+    plugins: &[PluginEntry],
+) -> String {
+    let (user, password) = db.replication_user();
+    let tables: Vec<String> = tables.iter().map(|t| format!("\"{t}\"")).collect();
+    let mut text = format!(
+        r#"[source]
+host = "{host}"
+port = {port}
+user = "{user}"
+password = "{password}"
+server_id = 4242
+tables = [{tables}]
+start = "{start}"
+
+[kafka]
+bootstrap_servers = "{bootstrap}"
+topic = "{default_topic}"
+
+[checkpoint]
+path = "{checkpoint}"
+interval_ms = 200
+"#,
+        host = db.host(),
+        port = db.port(),
+        tables = tables.join(", "),
+        bootstrap = broker.bootstrap_servers(),
+        checkpoint = checkpoint.display(),
+    );
+    for plugin in plugins {
+        text.push_str(&format!("\n[[plugins]]\nname = \"{}\"\npath = \"{}\"\n", plugin.name, plugin.path.display()));
+        if !plugin.config.is_empty() {
+            text.push_str("[plugins.config]\n");
+            for (key, value) in &plugin.config {
+                text.push_str(&format!("{key} = \"{value}\"\n"));
+            }
+        }
+    }
+    text
+}
+
+/// The server's current binlog position, `file:offset`.
+pub async fn current_position(db: &MariaDb) -> anyhow::Result<String> {
+    let mut conn = db.admin_conn().await?;
+    let row: mysql_async::Row = conn.query_first("SHOW MASTER STATUS").await?.context("binlog is off")?;
+    let file: String = row.get(0).context("no file")?;
+    let offset: u64 = row.get(1).context("no offset")?;
+    Ok(format!("{file}:{offset}"))
+}
+
+/// Sends the daemon's logs to the test's captured output; `SLUICE_LOG` filters (default `info`).
+pub fn init_test_logging() {
+    let filter = std::env::var("SLUICE_LOG").unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_test_writer()
+        .try_init();
+}
+
+/// A daemon running inside this process.
+pub struct RunningDaemon {
+    trigger: sluice::ShutdownTrigger,
+    task: JoinHandle<Result<(), sluice::RunError>>,
+}
+
+impl RunningDaemon {
+    /// Starts `sluice::run` with config text (relative paths resolve from `base`).
+    pub fn start(config_text: &str, base: &Path) -> anyhow::Result<Self> {
+        init_test_logging();
+        let config = sluice::Config::from_toml_str(config_text, base)?;
+        let (trigger, shutdown) = sluice::shutdown::channel();
+        let task = tokio::spawn(sluice::run(config, shutdown));
+        Ok(Self { trigger, task })
+    }
+
+    /// Asks for a graceful stop and waits for it: everything read is flushed and checkpointed.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.trigger.trigger();
+        match tokio::time::timeout(std::time::Duration::from_secs(60), self.task).await {
+            Ok(joined) => Ok(joined.context("the daemon task panicked")??),
+            Err(_) => bail!("the daemon did not stop within 60 s"),
+        }
+    }
+
+    /// Whether the daemon stopped by itself (it should not, while streaming).
+    pub fn has_stopped(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops the daemon abruptly, as a crash would: no flush, no final checkpoint.
+    pub async fn crash(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// A DTS record decoded for assertions.
+#[derive(Debug, Clone)]
+pub struct DecodedRecord {
+    pub id: i64,
+    pub operation: String,
+    pub object_name: Option<String>,
+    pub source_position: String,
+    pub source_txid: String,
+    /// `(name, dataTypeNumber)` per column.
+    pub fields: Vec<(String, i32)>,
+    /// Each column value rendered as text (`None` for SQL NULL); see [`render`].
+    pub before: Option<Vec<Option<String>>>,
+    pub after: Option<Vec<Option<String>>>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// Parses a DTS `Record.avsc` text and returns the Record schema with its named types.
+pub fn parse_record_schema(avsc: &str) -> anyhow::Result<(Schema, Vec<Schema>)> {
+    let Schema::Union(union) = Schema::parse_str(avsc)? else { bail!("Record.avsc is not a list of types") };
+    let all = union.variants().to_vec();
+    let record = all
+        .iter()
+        .find(|s| matches!(s, Schema::Record(r) if r.name.name == "Record"))
+        .cloned()
+        .context("no Record type")?;
+    Ok((record, all))
+}
+
+/// The DTS reference schema from `../shared/dts-avro/Record.avsc`, independent of sluice's copy.
+pub fn reference_schema() -> anyhow::Result<(Schema, Vec<Schema>)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/dts-avro/Record.avsc");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    parse_record_schema(&text)
+}
+
+fn field<'a>(record: &'a [(String, Value)], name: &str) -> anyhow::Result<&'a Value> {
+    record.iter().find(|(n, _)| n == name).map(|(_, v)| v).with_context(|| format!("no field {name}"))
+}
+
+fn string(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Enum(_, s) => s.clone(),
+        Value::Union(_, inner) => string(inner),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Renders one image value (a union branch of the DTS image type) as text.
+pub fn render(value: &Value) -> Option<String> {
+    let Value::Union(_, inner) = value else { return Some(format!("{value:?}")) };
+    let Value::Record(parts) = inner.as_ref() else { return None };
+    let get = |name: &str| parts.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+    let int = |name: &str| match get(name) {
+        Some(Value::Union(_, v)) => match v.as_ref() {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        },
+        _ => None,
+    };
+    if let (Some(Value::String(value)), Some(Value::Int(_))) = (get("value"), get("precision")) {
+        return Some(value.clone()); // Integer, Decimal
+    }
+    if let Some(Value::Bytes(bytes)) = get("value") {
+        return Some(String::from_utf8_lossy(bytes).into_owned()); // Character, BinaryObject
+    }
+    if let Some(Value::Double(v)) = get("value") {
+        return Some(v.to_string());
+    }
+    if let Some(Value::String(v)) = get("value") {
+        return Some(v.clone()); // TextObject
+    }
+    if let (Some(Value::Long(seconds)), Some(Value::Int(micros))) = (get("timestamp"), get("millis")) {
+        return Some(format!("{seconds}.{micros:06}"));
+    }
+    // DateTime
+    let mut text = String::new();
+    if let (Some(y), Some(m), Some(d)) = (int("year"), int("month"), int("day")) {
+        text.push_str(&format!("{y:04}-{m:02}-{d:02}"));
+    } else if let Some(y) = int("year") {
+        text.push_str(&format!("{y:04}"));
+    }
+    if let (Some(h), Some(mi), Some(s)) = (int("hour"), int("minute"), int("second")) {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(&format!("{h:02}:{mi:02}:{s:02}"));
+        if let Some(micros) = int("millis").filter(|m| *m != 0) {
+            text.push_str(&format!(".{micros:06}"));
+        }
+    }
+    Some(text)
+}
+
+fn image(value: &Value) -> Option<Vec<Option<String>>> {
+    match value {
+        Value::Union(_, inner) => match inner.as_ref() {
+            Value::Array(items) => Some(items.iter().map(render).collect()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Decodes one message value with the given schema.
+pub fn decode_record(schema: &(Schema, Vec<Schema>), mut payload: &[u8]) -> anyhow::Result<DecodedRecord> {
+    let value = apache_avro::from_avro_datum_schemata(&schema.0, schema.1.iter().collect(), &mut payload, None)?;
+    if !payload.is_empty() {
+        bail!("{} bytes left after the record", payload.len());
+    }
+    let Value::Record(record) = value else { bail!("not a record") };
+    let fields = match field(&record, "fields")? {
+        Value::Union(_, inner) => match inner.as_ref() {
+            Value::Array(items) => items
+                .iter()
+                .map(|item| match item {
+                    Value::Record(parts) => {
+                        let name = string(field(parts, "name")?);
+                        let Value::Int(code) = field(parts, "dataTypeNumber")? else { bail!("bad type") };
+                        Ok((name, *code))
+                    }
+                    _ => bail!("bad field"),
+                })
+                .collect::<anyhow::Result<_>>()?,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    let Value::Long(id) = field(&record, "id")? else { bail!("bad id") };
+    let object_name = match field(&record, "objectName")? {
+        Value::Union(_, inner) if **inner != Value::Null => Some(string(inner)),
+        _ => None,
+    };
+    let tags = match field(&record, "tags")? {
+        Value::Map(map) => {
+            let mut tags: Vec<(String, String)> = map.iter().map(|(k, v)| (k.clone(), string(v))).collect();
+            tags.sort();
+            tags
+        }
+        _ => Vec::new(),
+    };
+    Ok(DecodedRecord {
+        id: *id,
+        operation: string(field(&record, "operation")?),
+        object_name,
+        source_position: string(field(&record, "sourcePosition")?),
+        source_txid: string(field(&record, "sourceTxid")?),
+        fields,
+        before: image(field(&record, "beforeImages")?),
+        after: image(field(&record, "afterImages")?),
+        tags,
+    })
+}
