@@ -273,3 +273,74 @@ pub fn decode_record(schema: &(Schema, Vec<Schema>), mut payload: &[u8]) -> anyh
         tags,
     })
 }
+
+/// The `sluice` binary running as a child process, with its stderr collected line by line.
+pub struct DaemonProcess {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl DaemonProcess {
+    /// Builds the binary if needed and starts `sluice run --config <config_path>`.
+    pub fn start(config_path: &Path) -> anyhow::Result<Self> {
+        use std::io::BufRead;
+        let binary = crate::cargo::sluice_binary()?;
+        let mut child = std::process::Command::new(binary)
+            .args(["run", "--config"])
+            .arg(config_path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Self { child, lines, seen: Vec::new() })
+    }
+
+    /// Waits until `count` stderr lines contain `needle`; false if the deadline passes first.
+    pub fn wait_for_lines(&mut self, needle: &str, count: usize, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut found = self.seen.iter().filter(|line| line.contains(needle)).count();
+        while found < count && std::time::Instant::now() < deadline {
+            if let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_millis(100)) {
+                found += usize::from(line.contains(needle));
+                self.seen.push(line);
+            }
+        }
+        found >= count
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) -> anyhow::Result<()> {
+        let status = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        anyhow::ensure!(status.success(), "kill -TERM failed");
+        Ok(())
+    }
+
+    /// Waits for the exit and returns the exit code and everything written to stderr.
+    pub fn wait(mut self) -> anyhow::Result<(Option<i32>, String)> {
+        let status = self.child.wait()?;
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_millis(200)) {
+            self.seen.push(line);
+        }
+        Ok((status.code(), self.seen.join("\n")))
+    }
+
+    /// Everything written to stderr so far.
+    pub fn output(&self) -> String {
+        self.seen.join("\n")
+    }
+}
