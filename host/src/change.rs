@@ -59,7 +59,10 @@ pub struct TableName {
 
 impl TableName {
     pub fn new(database: impl Into<String>, table: impl Into<String>) -> Self {
-        Self { database: database.into(), table: table.into() }
+        Self {
+            database: database.into(),
+            table: table.into(),
+        }
     }
 
     /// `database.table`, unquoted: the DTS `objectName` form.
@@ -70,7 +73,12 @@ impl TableName {
 
 impl fmt::Display for TableName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`.`{}`", self.database.replace('`', "``"), self.table.replace('`', "``"))
+        write!(
+            f,
+            "`{}`.`{}`",
+            self.database.replace('`', "``"),
+            self.table.replace('`', "``")
+        )
     }
 }
 
@@ -83,7 +91,9 @@ pub struct Charset {
 
 impl Charset {
     pub fn binary() -> Self {
-        Self { name: "binary".into() }
+        Self {
+            name: "binary".into(),
+        }
     }
 
     pub fn is_binary(&self) -> bool {
@@ -160,7 +170,10 @@ pub enum ColumnValue {
     /// TIME.
     Time(TimeValue),
     /// TIMESTAMP: seconds and microseconds since the epoch, UTC.
-    Timestamp { seconds: i64, microseconds: u32 },
+    Timestamp {
+        seconds: i64,
+        microseconds: u32,
+    },
     /// YEAR.
     Year(u16),
     /// ENUM label or SET members joined by `,`.

@@ -14,11 +14,19 @@ use crate::source::position::BinlogPosition;
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     #[error("cannot read checkpoint `{path}`: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("checkpoint `{path}` is damaged ({detail}); restore it, or delete it to start from source.start")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "checkpoint `{path}` is damaged ({detail}); restore it, or delete it to start from source.start"
+    )]
     Damaged { path: PathBuf, detail: String },
     #[error("cannot write checkpoint `{path}`: {source}; check checkpoint.path and the disk")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// What the checkpoint file holds.
@@ -56,20 +64,44 @@ impl CheckpointStore {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(CheckpointError::Read { path: self.path.clone(), source }),
+            Err(source) => {
+                return Err(CheckpointError::Read {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
         };
-        let damaged = |detail: String| CheckpointError::Damaged { path: self.path.clone(), detail };
-        let file: CheckpointFile = serde_json::from_str(&text).map_err(|error| damaged(error.to_string()))?;
-        let position = file.position.parse().map_err(|error: crate::source::position::ParsePositionError| damaged(error.to_string()))?;
-        Ok(Some(Checkpoint { position, next_record_id: file.next_record_id }))
+        let damaged = |detail: String| CheckpointError::Damaged {
+            path: self.path.clone(),
+            detail,
+        };
+        let file: CheckpointFile =
+            serde_json::from_str(&text).map_err(|error| damaged(error.to_string()))?;
+        let position = file.position.parse().map_err(
+            |error: crate::source::position::ParsePositionError| damaged(error.to_string()),
+        )?;
+        Ok(Some(Checkpoint {
+            position,
+            next_record_id: file.next_record_id,
+        }))
     }
 
     /// Replaces the stored checkpoint atomically.
     pub fn store(&self, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
-        let write_error = |source| CheckpointError::Write { path: self.path.clone(), source };
-        let directory = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let write_error = |source| CheckpointError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let directory = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         std::fs::create_dir_all(directory).map_err(write_error)?;
-        let file = CheckpointFile { position: checkpoint.position.to_string(), next_record_id: checkpoint.next_record_id };
+        let file = CheckpointFile {
+            position: checkpoint.position.to_string(),
+            next_record_id: checkpoint.next_record_id,
+        };
         let text = serde_json::to_string_pretty(&file).expect("a checkpoint serialises");
         let mut temporary = self.path.clone().into_os_string();
         temporary.push(".tmp");
@@ -81,7 +113,9 @@ impl CheckpointStore {
             out.sync_all().map_err(write_error)?;
         }
         std::fs::rename(&temporary, &self.path).map_err(write_error)?;
-        std::fs::File::open(directory).and_then(|dir| dir.sync_all()).map_err(write_error)?;
+        std::fs::File::open(directory)
+            .and_then(|dir| dir.sync_all())
+            .map_err(write_error)?;
         Ok(())
     }
 }
@@ -95,10 +129,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = CheckpointStore::new(dir.path().join("state/checkpoint.json"));
         assert_eq!(store.load().unwrap(), None);
-        let checkpoint = Checkpoint { position: BinlogPosition::new("mysql-bin.000002", 1234), next_record_id: 99 };
+        let checkpoint = Checkpoint {
+            position: BinlogPosition::new("mysql-bin.000002", 1234),
+            next_record_id: 99,
+        };
         store.store(&checkpoint).unwrap();
         assert_eq!(store.load().unwrap(), Some(checkpoint.clone()));
-        let later = Checkpoint { position: BinlogPosition::new("mysql-bin.000002", 5000), next_record_id: 120 };
+        let later = Checkpoint {
+            position: BinlogPosition::new("mysql-bin.000002", 5000),
+            next_record_id: 120,
+        };
         store.store(&later).unwrap();
         assert_eq!(store.load().unwrap(), Some(later));
         assert!(!dir.path().join("state/checkpoint.json.tmp").exists());
@@ -110,6 +150,9 @@ mod tests {
         let path = dir.path().join("checkpoint.json");
         std::fs::write(&path, "{\"position\": \"nope\", \"next_record_id\": 1}").unwrap();
         let error = CheckpointStore::new(&path).load().unwrap_err().to_string();
-        assert!(error.contains("damaged") && error.contains("delete it"), "{error}");
+        assert!(
+            error.contains("damaged") && error.contains("delete it"),
+            "{error}"
+        );
     }
 }

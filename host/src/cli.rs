@@ -25,7 +25,11 @@ pub mod exit_code {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about = "MySQL/MariaDB change data capture into Kafka, shaped by WebAssembly plugins")]
+#[command(
+    name = "sluice",
+    version,
+    about = "MySQL/MariaDB change data capture into Kafka, shaped by WebAssembly plugins"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -44,7 +48,9 @@ pub enum Command {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         builder.init();
     } else {
@@ -66,7 +72,10 @@ fn run_command(path: &std::path::Path) -> ExitCode {
         Ok(config) => config,
         Err(error) => return fail(exit_code::CONFIG, &error),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => return fail(exit_code::FAILURE, &error),
     };

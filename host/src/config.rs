@@ -16,7 +16,10 @@ use crate::source::position::BinlogPosition;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file `{path}`: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file `{path}` is not valid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config key `{key}`: {message}")]
@@ -26,7 +29,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_owned(), message: message.into() }
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        message: message.into(),
+    }
 }
 
 /// The file as written.
@@ -198,6 +204,16 @@ pub enum StartPosition {
     At(BinlogPosition),
 }
 
+impl fmt::Display for StartPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartPosition::Current => f.write_str("current"),
+            StartPosition::Earliest => f.write_str("earliest"),
+            StartPosition::At(position) => write!(f, "{position}"),
+        }
+    }
+}
+
 /// A `database.table` pattern where `*` matches any run of characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TablePattern {
@@ -207,12 +223,18 @@ pub struct TablePattern {
 impl TablePattern {
     pub fn parse(text: &str) -> Result<Self, String> {
         let Some((database, table)) = text.split_once('.') else {
-            return Err(format!("table pattern `{text}` is not of the form `database.table`"));
+            return Err(format!(
+                "table pattern `{text}` is not of the form `database.table`"
+            ));
         };
         if database.is_empty() || table.is_empty() {
-            return Err(format!("table pattern `{text}` has an empty database or table part"));
+            return Err(format!(
+                "table pattern `{text}` has an empty database or table part"
+            ));
         }
-        Ok(Self { text: text.to_owned() })
+        Ok(Self {
+            text: text.to_owned(),
+        })
     }
 
     pub fn matches(&self, database: &str, table: &str) -> bool {
@@ -268,7 +290,9 @@ pub struct SourceConfig {
 impl SourceConfig {
     /// Whether a change of this table is captured.
     pub fn captures(&self, database: &str, table: &str) -> bool {
-        self.tables.iter().any(|pattern| pattern.matches(database, table))
+        self.tables
+            .iter()
+            .any(|pattern| pattern.matches(database, table))
     }
 
     /// `host:port`, for messages.
@@ -320,11 +344,16 @@ pub struct Config {
 impl Config {
     /// Reads and validates a config file. Relative paths in it are taken from the file's directory.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::from_toml_str(&text, base).map_err(|error| match error {
-            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.to_owned(), message },
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
             other => other,
         })
     }
@@ -341,7 +370,10 @@ impl Config {
     fn validate(raw: RawConfig, base: &Path) -> Result<Self, ConfigError> {
         let source = validate_source(raw.source, base)?;
         if raw.kafka.bootstrap_servers.trim().is_empty() {
-            return Err(invalid("kafka.bootstrap_servers", "must name at least one broker, e.g. `127.0.0.1:9092`"));
+            return Err(invalid(
+                "kafka.bootstrap_servers",
+                "must name at least one broker, e.g. `127.0.0.1:9092`",
+            ));
         }
         if raw.kafka.topic.trim().is_empty() {
             return Err(invalid("kafka.topic", "must not be empty"));
@@ -365,15 +397,28 @@ impl Config {
         let mut plugins = Vec::with_capacity(raw.plugins.len());
         for (index, plugin) in raw.plugins.into_iter().enumerate() {
             if plugin.name.trim().is_empty() {
-                return Err(invalid(&format!("plugins[{index}].name"), "must not be empty"));
-            }
-            if plugins.iter().any(|known: &PluginConfig| known.name == plugin.name) {
                 return Err(invalid(
                     &format!("plugins[{index}].name"),
-                    format!("plugin name `{}` is used twice; names must be unique", plugin.name),
+                    "must not be empty",
                 ));
             }
-            plugins.push(PluginConfig { name: plugin.name, path: base.join(plugin.path), config: plugin.config });
+            if plugins
+                .iter()
+                .any(|known: &PluginConfig| known.name == plugin.name)
+            {
+                return Err(invalid(
+                    &format!("plugins[{index}].name"),
+                    format!(
+                        "plugin name `{}` is used twice; names must be unique",
+                        plugin.name
+                    ),
+                ));
+            }
+            plugins.push(PluginConfig {
+                name: plugin.name,
+                path: base.join(plugin.path),
+                config: plugin.config,
+            });
         }
         Ok(Self {
             source,
@@ -400,30 +445,48 @@ impl Config {
 }
 
 fn validate_source(raw: RawSource, base: &Path) -> Result<SourceConfig, ConfigError> {
-    let given = [raw.password.is_some(), raw.password_env.is_some(), raw.password_file.is_some()];
+    let given = [
+        raw.password.is_some(),
+        raw.password_env.is_some(),
+        raw.password_file.is_some(),
+    ];
     if given.iter().filter(|&&set| set).count() > 1 {
-        return Err(invalid("source.password", "set only one of `password`, `password_env` and `password_file`"));
+        return Err(invalid(
+            "source.password",
+            "set only one of `password`, `password_env` and `password_file`",
+        ));
     }
     let password = if let Some(password) = raw.password {
         Some(Secret::new(password))
     } else if let Some(variable) = raw.password_env {
-        let value = std::env::var(&variable)
-            .map_err(|_| ConfigError::MissingEnv { key: "source.password_env".into(), variable: variable.clone() })?;
+        let value = std::env::var(&variable).map_err(|_| ConfigError::MissingEnv {
+            key: "source.password_env".into(),
+            variable: variable.clone(),
+        })?;
         Some(Secret::new(value))
     } else if let Some(path) = raw.password_file {
         let path = base.join(path);
         let value = std::fs::read_to_string(&path).map_err(|error| {
-            invalid("source.password_file", format!("cannot read `{}`: {error}", path.display()))
+            invalid(
+                "source.password_file",
+                format!("cannot read `{}`: {error}", path.display()),
+            )
         })?;
         Some(Secret::new(value.trim_end_matches(['\r', '\n'])))
     } else {
         None
     };
     if raw.server_id == 0 {
-        return Err(invalid("source.server_id", "must be a non-zero id unique among the server's replicas"));
+        return Err(invalid(
+            "source.server_id",
+            "must be a non-zero id unique among the server's replicas",
+        ));
     }
     if raw.tables.is_empty() {
-        return Err(invalid("source.tables", "name at least one `database.table` pattern, e.g. `shop.*`"));
+        return Err(invalid(
+            "source.tables",
+            "name at least one `database.table` pattern, e.g. `shop.*`",
+        ));
     }
     let tables = raw
         .tables
@@ -435,7 +498,10 @@ fn validate_source(raw: RawSource, base: &Path) -> Result<SourceConfig, ConfigEr
         "current" => StartPosition::Current,
         "earliest" => StartPosition::Earliest,
         position => StartPosition::At(position.parse().map_err(|error| {
-            invalid("source.start", format!("expected `current`, `earliest` or a binlog position: {error}"))
+            invalid(
+                "source.start",
+                format!("expected `current`, `earliest` or a binlog position: {error}"),
+            )
         })?),
     };
     Ok(SourceConfig {
@@ -475,7 +541,10 @@ mod tests {
         let config = Config::from_toml_str(MINIMAL, Path::new("/etc/sluice")).unwrap();
         assert_eq!(config.source.port, 3306);
         assert_eq!(config.source.start, StartPosition::Current);
-        assert_eq!(config.checkpoint.path, PathBuf::from("/etc/sluice/state/checkpoint.json"));
+        assert_eq!(
+            config.checkpoint.path,
+            PathBuf::from("/etc/sluice/state/checkpoint.json")
+        );
         assert_eq!(config.pipeline.batch_max_changes, 1024);
         assert!(config.source.captures("shop", "orders"));
         assert!(!config.source.captures("crm", "orders"));
@@ -484,29 +553,50 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused_by_name() {
         let text = MINIMAL.replace("server_id = 7", "server_id = 7\nserverid = 8");
-        let error = Config::from_toml_str(&text, Path::new(".")).unwrap_err().to_string();
+        let error = Config::from_toml_str(&text, Path::new("."))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("unknown field `serverid`"), "{error}");
     }
 
     #[test]
     fn a_bad_start_position_names_the_key() {
-        let text = MINIMAL.replace("tables = [\"shop.*\"]", "tables = [\"shop.*\"]\nstart = \"mysql-bin\"");
-        let error = Config::from_toml_str(&text, Path::new(".")).unwrap_err().to_string();
+        let text = MINIMAL.replace(
+            "tables = [\"shop.*\"]",
+            "tables = [\"shop.*\"]\nstart = \"mysql-bin\"",
+        );
+        let error = Config::from_toml_str(&text, Path::new("."))
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with("config key `source.start`"), "{error}");
     }
 
     #[test]
     fn explicit_start_position_is_parsed() {
-        let text = MINIMAL.replace("tables = [\"shop.*\"]", "tables = [\"shop.*\"]\nstart = \"mysql-bin.000002:1234\"");
+        let text = MINIMAL.replace(
+            "tables = [\"shop.*\"]",
+            "tables = [\"shop.*\"]\nstart = \"mysql-bin.000002:1234\"",
+        );
         let config = Config::from_toml_str(&text, Path::new(".")).unwrap();
-        assert_eq!(config.source.start, StartPosition::At(BinlogPosition::new("mysql-bin.000002", 1234)));
+        assert_eq!(
+            config.source.start,
+            StartPosition::At(BinlogPosition::new("mysql-bin.000002", 1234))
+        );
     }
 
     #[test]
     fn a_missing_password_variable_is_named() {
-        let text = MINIMAL.replace("password = \"pw\"", "password_env = \"SLUICE_TEST_SURELY_UNSET_VARIABLE\"");
-        let error = Config::from_toml_str(&text, Path::new(".")).unwrap_err().to_string();
-        assert!(error.contains("SLUICE_TEST_SURELY_UNSET_VARIABLE"), "{error}");
+        let text = MINIMAL.replace(
+            "password = \"pw\"",
+            "password_env = \"SLUICE_TEST_SURELY_UNSET_VARIABLE\"",
+        );
+        let error = Config::from_toml_str(&text, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("SLUICE_TEST_SURELY_UNSET_VARIABLE"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -60,7 +60,10 @@ enum Outgoing {
 
 /// What the sink hands to the acknowledger, in send order.
 enum Pending {
-    Delivery { topic: String, delivery: DeliveryFuture },
+    Delivery {
+        topic: String,
+        delivery: DeliveryFuture,
+    },
     Commit(Checkpoint),
 }
 
@@ -68,7 +71,9 @@ enum Pending {
 pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError> {
     let chain = PluginChain::load(&config.plugins).await?;
 
-    let Some(mut conn) = connect_with_retry(&config.source, "settings check", &mut shutdown).await? else {
+    let Some(mut conn) =
+        connect_with_retry(&config.source, "settings check", &mut shutdown).await?
+    else {
         return Ok(());
     };
     let settings = ServerSettings::fetch(&mut conn).await?;
@@ -83,10 +88,13 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         }
         None => {
             let position = resolve_start(&mut conn, &config.source.start).await?;
-            let checkpoint = Checkpoint { position, next_record_id: 0 };
+            let checkpoint = Checkpoint {
+                position,
+                next_record_id: 0,
+            };
             // Remember the start at once, so a restart before the first commit does not skip ahead.
             store.store(&checkpoint)?;
-            tracing::info!(position = %checkpoint.position, "no checkpoint; starting at {:?}", config.source.start);
+            tracing::info!(position = %checkpoint.position, start = %config.source.start, "no checkpoint yet; starting from source.start");
             checkpoint
         }
     };
@@ -126,9 +134,20 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
     }
     tasks.spawn(async move { reader.run(stop).await.map_err(RunError::from) });
     tasks.spawn(run_chain(chain, changes_rx, routed_tx));
-    tasks.spawn(run_encoder(encoder, config.kafka.topic.clone(), checkpoint.next_record_id, routed_rx, outgoing_tx));
+    tasks.spawn(run_encoder(
+        encoder,
+        config.kafka.topic.clone(),
+        checkpoint.next_record_id,
+        routed_rx,
+        outgoing_tx,
+    ));
     tasks.spawn(run_sink(sink, outgoing_rx, pending_tx));
-    tasks.spawn(run_acknowledger(store, checkpoint, checkpoint_interval, pending_rx));
+    tasks.spawn(run_acknowledger(
+        store,
+        checkpoint,
+        checkpoint_interval,
+        pending_rx,
+    ));
 
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
@@ -175,12 +194,23 @@ async fn run_encoder(
                 Routed::Row(row) => {
                     let payload = encoder.encode(next_record_id, &row)?;
                     next_record_id += 1;
-                    let key = row.routing.key.clone().or_else(|| key::primary_key(&row.change));
+                    let key = row
+                        .routing
+                        .key
+                        .clone()
+                        .or_else(|| key::primary_key(&row.change));
                     let topic = row.routing.topic.unwrap_or_else(|| default_topic.clone());
-                    outgoing.push(Outgoing::Message(OutMessage { topic, key, payload }));
+                    outgoing.push(Outgoing::Message(OutMessage {
+                        topic,
+                        key,
+                        payload,
+                    }));
                 }
                 Routed::Commit(commit) => {
-                    outgoing.push(Outgoing::Commit(Checkpoint { position: commit.resume_from, next_record_id }));
+                    outgoing.push(Outgoing::Commit(Checkpoint {
+                        position: commit.resume_from,
+                        next_record_id,
+                    }));
                 }
             }
         }
@@ -201,7 +231,10 @@ async fn run_sink(
             let next = match outgoing {
                 Outgoing::Message(message) => {
                     let delivery = sink.send(&message).await?;
-                    Pending::Delivery { topic: message.topic, delivery }
+                    Pending::Delivery {
+                        topic: message.topic,
+                        delivery,
+                    }
                 }
                 Outgoing::Commit(checkpoint) => Pending::Commit(checkpoint),
             };
@@ -223,13 +256,19 @@ async fn run_acknowledger(
     let mut stored = initial;
     let mut last_write = Instant::now();
     let result = loop {
-        let Some(next) = pending.recv().await else { break Ok(()) };
+        let Some(next) = pending.recv().await else {
+            break Ok(());
+        };
         match next {
             Pending::Delivery { topic, delivery } => match delivery.await {
                 Ok(Ok(_)) => {}
                 Ok(Err((error, _))) => break Err(SinkError::Delivery { topic, error }.into()),
                 Err(_cancelled) => {
-                    break Err(SinkError::Delivery { topic, error: rdkafka::error::KafkaError::Canceled }.into());
+                    break Err(SinkError::Delivery {
+                        topic,
+                        error: rdkafka::error::KafkaError::Canceled,
+                    }
+                    .into());
                 }
             },
             Pending::Commit(checkpoint) => {

@@ -54,7 +54,11 @@ interval_ms = 200
         checkpoint = checkpoint.display(),
     );
     for plugin in plugins {
-        text.push_str(&format!("\n[[plugins]]\nname = \"{}\"\npath = \"{}\"\n", plugin.name, plugin.path.display()));
+        text.push_str(&format!(
+            "\n[[plugins]]\nname = \"{}\"\npath = \"{}\"\n",
+            plugin.name,
+            plugin.path.display()
+        ));
         if !plugin.config.is_empty() {
             text.push_str("[plugins.config]\n");
             for (key, value) in &plugin.config {
@@ -68,7 +72,10 @@ interval_ms = 200
 /// The server's current binlog position, `file:offset`.
 pub async fn current_position(db: &MariaDb) -> anyhow::Result<String> {
     let mut conn = db.admin_conn().await?;
-    let row: mysql_async::Row = conn.query_first("SHOW MASTER STATUS").await?.context("binlog is off")?;
+    let row: mysql_async::Row = conn
+        .query_first("SHOW MASTER STATUS")
+        .await?
+        .context("binlog is off")?;
     let file: String = row.get(0).context("no file")?;
     let offset: u64 = row.get(1).context("no offset")?;
     Ok(format!("{file}:{offset}"))
@@ -138,7 +145,9 @@ pub struct DecodedRecord {
 
 /// Parses a DTS `Record.avsc` text and returns the Record schema with its named types.
 pub fn parse_record_schema(avsc: &str) -> anyhow::Result<(Schema, Vec<Schema>)> {
-    let Schema::Union(union) = Schema::parse_str(avsc)? else { bail!("Record.avsc is not a list of types") };
+    let Schema::Union(union) = Schema::parse_str(avsc)? else {
+        bail!("Record.avsc is not a list of types")
+    };
     let all = union.variants().to_vec();
     let record = all
         .iter()
@@ -151,12 +160,17 @@ pub fn parse_record_schema(avsc: &str) -> anyhow::Result<(Schema, Vec<Schema>)> 
 /// The DTS reference schema from `../shared/dts-avro/Record.avsc`, independent of sluice's copy.
 pub fn reference_schema() -> anyhow::Result<(Schema, Vec<Schema>)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/dts-avro/Record.avsc");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     parse_record_schema(&text)
 }
 
 fn field<'a>(record: &'a [(String, Value)], name: &str) -> anyhow::Result<&'a Value> {
-    record.iter().find(|(n, _)| n == name).map(|(_, v)| v).with_context(|| format!("no field {name}"))
+    record
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+        .with_context(|| format!("no field {name}"))
 }
 
 fn string(value: &Value) -> String {
@@ -170,8 +184,12 @@ fn string(value: &Value) -> String {
 
 /// Renders one image value (a union branch of the DTS image type) as text.
 pub fn render(value: &Value) -> Option<String> {
-    let Value::Union(_, inner) = value else { return Some(format!("{value:?}")) };
-    let Value::Record(parts) = inner.as_ref() else { return None };
+    let Value::Union(_, inner) = value else {
+        return Some(format!("{value:?}"));
+    };
+    let Value::Record(parts) = inner.as_ref() else {
+        return None;
+    };
     let get = |name: &str| parts.iter().find(|(n, _)| n == name).map(|(_, v)| v);
     let int = |name: &str| match get(name) {
         Some(Value::Union(_, v)) => match v.as_ref() {
@@ -192,7 +210,9 @@ pub fn render(value: &Value) -> Option<String> {
     if let Some(Value::String(v)) = get("value") {
         return Some(v.clone()); // TextObject
     }
-    if let (Some(Value::Long(seconds)), Some(Value::Int(micros))) = (get("timestamp"), get("millis")) {
+    if let (Some(Value::Long(seconds)), Some(Value::Int(micros))) =
+        (get("timestamp"), get("millis"))
+    {
         return Some(format!("{seconds}.{micros:06}"));
     }
     // DateTime
@@ -225,12 +245,22 @@ fn image(value: &Value) -> Option<Vec<Option<String>>> {
 }
 
 /// Decodes one message value with the given schema.
-pub fn decode_record(schema: &(Schema, Vec<Schema>), mut payload: &[u8]) -> anyhow::Result<DecodedRecord> {
-    let value = apache_avro::from_avro_datum_schemata(&schema.0, schema.1.iter().collect(), &mut payload, None)?;
+pub fn decode_record(
+    schema: &(Schema, Vec<Schema>),
+    mut payload: &[u8],
+) -> anyhow::Result<DecodedRecord> {
+    let value = apache_avro::from_avro_datum_schemata(
+        &schema.0,
+        schema.1.iter().collect(),
+        &mut payload,
+        None,
+    )?;
     if !payload.is_empty() {
         bail!("{} bytes left after the record", payload.len());
     }
-    let Value::Record(record) = value else { bail!("not a record") };
+    let Value::Record(record) = value else {
+        bail!("not a record")
+    };
     let fields = match field(&record, "fields")? {
         Value::Union(_, inner) => match inner.as_ref() {
             Value::Array(items) => items
@@ -238,7 +268,9 @@ pub fn decode_record(schema: &(Schema, Vec<Schema>), mut payload: &[u8]) -> anyh
                 .map(|item| match item {
                     Value::Record(parts) => {
                         let name = string(field(parts, "name")?);
-                        let Value::Int(code) = field(parts, "dataTypeNumber")? else { bail!("bad type") };
+                        let Value::Int(code) = field(parts, "dataTypeNumber")? else {
+                            bail!("bad type")
+                        };
                         Ok((name, *code))
                     }
                     _ => bail!("bad field"),
@@ -248,14 +280,17 @@ pub fn decode_record(schema: &(Schema, Vec<Schema>), mut payload: &[u8]) -> anyh
         },
         _ => Vec::new(),
     };
-    let Value::Long(id) = field(&record, "id")? else { bail!("bad id") };
+    let Value::Long(id) = field(&record, "id")? else {
+        bail!("bad id")
+    };
     let object_name = match field(&record, "objectName")? {
         Value::Union(_, inner) if **inner != Value::Null => Some(string(inner)),
         _ => None,
     };
     let tags = match field(&record, "tags")? {
         Value::Map(map) => {
-            let mut tags: Vec<(String, String)> = map.iter().map(|(k, v)| (k.clone(), string(v))).collect();
+            let mut tags: Vec<(String, String)> =
+                map.iter().map(|(k, v)| (k.clone(), string(v))).collect();
             tags.sort();
             tags
         }
@@ -296,21 +331,40 @@ impl DaemonProcess {
         let stderr = child.stderr.take().context("no stderr")?;
         let (sender, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
                 if sender.send(line).is_err() {
                     break;
                 }
             }
         });
-        Ok(Self { child, lines, seen: Vec::new() })
+        Ok(Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        })
     }
 
     /// Waits until `count` stderr lines contain `needle`; false if the deadline passes first.
-    pub fn wait_for_lines(&mut self, needle: &str, count: usize, timeout: std::time::Duration) -> bool {
+    pub fn wait_for_lines(
+        &mut self,
+        needle: &str,
+        count: usize,
+        timeout: std::time::Duration,
+    ) -> bool {
         let deadline = std::time::Instant::now() + timeout;
-        let mut found = self.seen.iter().filter(|line| line.contains(needle)).count();
+        let mut found = self
+            .seen
+            .iter()
+            .filter(|line| line.contains(needle))
+            .count();
         while found < count && std::time::Instant::now() < deadline {
-            if let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_millis(100)) {
+            if let Ok(line) = self
+                .lines
+                .recv_timeout(std::time::Duration::from_millis(100))
+            {
                 found += usize::from(line.contains(needle));
                 self.seen.push(line);
             }
@@ -325,7 +379,9 @@ impl DaemonProcess {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) -> anyhow::Result<()> {
-        let status = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
         anyhow::ensure!(status.success(), "kill -TERM failed");
         Ok(())
     }
@@ -333,7 +389,10 @@ impl DaemonProcess {
     /// Waits for the exit and returns the exit code and everything written to stderr.
     pub fn wait(mut self) -> anyhow::Result<(Option<i32>, String)> {
         let status = self.child.wait()?;
-        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_millis(200)) {
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(std::time::Duration::from_millis(200))
+        {
             self.seen.push(line);
         }
         Ok((status.code(), self.seen.join("\n")))

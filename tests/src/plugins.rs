@@ -19,7 +19,15 @@ pub fn build_plugin(package: &str) -> anyhow::Result<PathBuf> {
     // Cargo names a library target after its package, with `-` turned into `_`.
     let target_name = package.replace('-', "_");
     build_artifact(
-        &["--release", "--target", PLUGIN_TARGET, "-p", package, "--manifest-path", &manifest],
+        &[
+            "--release",
+            "--target",
+            PLUGIN_TARGET,
+            "-p",
+            package,
+            "--manifest-path",
+            &manifest,
+        ],
         &target_name,
         |file| file.ends_with(".wasm"),
     )

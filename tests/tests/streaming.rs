@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use sluice_tests::daemon::{DecodedRecord, PluginEntry, RunningDaemon, config_toml, current_position, decode_record, reference_schema};
+use sluice_tests::daemon::{
+    DecodedRecord, PluginEntry, RunningDaemon, config_toml, current_position, decode_record,
+    reference_schema,
+};
 use sluice_tests::harness::{Broker, MariaDb, consume, list_topics};
 use sluice_tests::plugins::build_plugin;
 
@@ -21,17 +24,29 @@ async fn router_plugin() -> anyhow::Result<PluginEntry> {
     Ok(PluginEntry {
         name: "router".into(),
         path,
-        config: vec![("drop_tables".into(), "shop.audit_*".into()), ("topic_template".into(), "{database}.{table}".into())],
+        config: vec![
+            ("drop_tables".into(), "shop.audit_*".into()),
+            ("topic_template".into(), "{database}.{table}".into()),
+        ],
     })
 }
 
-fn decode_all(messages: &[sluice_tests::harness::ConsumedMessage]) -> Vec<(Option<String>, DecodedRecord)> {
+fn decode_all(
+    messages: &[sluice_tests::harness::ConsumedMessage],
+) -> Vec<(Option<String>, DecodedRecord)> {
     let schema = reference_schema().expect("the DTS reference schema");
     let mut records: Vec<_> = messages
         .iter()
         .map(|m| {
-            let key = m.key.as_ref().map(|k| String::from_utf8(k.clone()).unwrap());
-            (key, decode_record(&schema, &m.payload).expect("every message decodes with the DTS schema"))
+            let key = m
+                .key
+                .as_ref()
+                .map(|k| String::from_utf8(k.clone()).unwrap());
+            (
+                key,
+                decode_record(&schema, &m.payload)
+                    .expect("every message decodes with the DTS schema"),
+            )
         })
         .collect();
     records.sort_by_key(|(_, record)| record.id);
@@ -55,7 +70,15 @@ async fn a_transaction_streams_through_the_plugin_into_kafka_as_dts_avro() -> an
     let start = current_position(&db).await?;
     let state = tempfile::tempdir()?;
     let checkpoint = state.path().join("checkpoint.json");
-    let config = config_toml(&db, &broker, &checkpoint, &start, &["shop.*"], "sluice.unrouted", &[router_plugin().await?]);
+    let config = config_toml(
+        &db,
+        &broker,
+        &checkpoint,
+        &start,
+        &["shop.*"],
+        "sluice.unrouted",
+        &[router_plugin().await?],
+    );
     let daemon = RunningDaemon::start(&config, state.path())?;
 
     db.execute_all(&[
@@ -69,7 +92,13 @@ async fn a_transaction_streams_through_the_plugin_into_kafka_as_dts_avro() -> an
     ])
     .await?;
 
-    let messages = consume(&broker.bootstrap_servers(), "shop.orders", 4, CONSUME_TIMEOUT).await?;
+    let messages = consume(
+        &broker.bootstrap_servers(),
+        "shop.orders",
+        4,
+        CONSUME_TIMEOUT,
+    )
+    .await?;
     assert_eq!(messages.len(), 4, "expected 4 changes of shop.orders");
     let records = decode_all(&messages);
     let operations: Vec<&str> = records.iter().map(|(_, r)| r.operation.as_str()).collect();
@@ -81,17 +110,34 @@ async fn a_transaction_streams_through_the_plugin_into_kafka_as_dts_avro() -> an
         let names: Vec<&str> = record.fields.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["id", "customer", "amount", "placed", "note"]);
         let codes: Vec<i32> = record.fields.iter().map(|(_, c)| *c).collect();
-        assert_eq!(codes, [3, 15, 246, 18, 252], "dataTypeNumber per DTS mapping");
-        assert!(record.tags.contains(&("pk_uk_info".into(), r#"{"PRIMARY":["id"]}"#.into())));
+        assert_eq!(
+            codes,
+            [3, 15, 246, 18, 252],
+            "dataTypeNumber per DTS mapping"
+        );
+        assert!(
+            record
+                .tags
+                .contains(&("pk_uk_info".into(), r#"{"PRIMARY":["id"]}"#.into()))
+        );
     }
     let (_, insert_one) = &records[0];
     assert_eq!(insert_one.before, None);
     assert_eq!(
         insert_one.after,
-        Some(vec![text("1"), text("Ada Lovelace"), text("10.50"), text("2024-01-02 03:04:05.678000"), None])
+        Some(vec![
+            text("1"),
+            text("Ada Lovelace"),
+            text("10.50"),
+            text("2024-01-02 03:04:05.678000"),
+            None
+        ])
     );
     let (_, insert_two) = &records[1];
-    assert_eq!(insert_two.after.as_ref().unwrap()[1], text("Grace 🐛 Hopper"));
+    assert_eq!(
+        insert_two.after.as_ref().unwrap()[1],
+        text("Grace 🐛 Hopper")
+    );
     assert_eq!(insert_two.after.as_ref().unwrap()[2], text("-3.25"));
     let (_, update) = &records[2];
     assert_eq!(update.before.as_ref().unwrap()[2], text("10.50"));
@@ -101,26 +147,49 @@ async fn a_transaction_streams_through_the_plugin_into_kafka_as_dts_avro() -> an
     assert_eq!(delete.after, None);
     assert_eq!(delete.before.as_ref().unwrap()[0], text("2"));
     // One transaction: one GTID, positions that increase.
-    assert!(records.iter().all(|(_, r)| r.source_txid == records[0].1.source_txid && !r.source_txid.is_empty()));
+    assert!(
+        records
+            .iter()
+            .all(|(_, r)| r.source_txid == records[0].1.source_txid && !r.source_txid.is_empty())
+    );
 
     // The dropped table produced nothing anywhere.
     let topics = list_topics(&broker.bootstrap_servers()).await?;
-    assert!(!topics.iter().any(|t| t.contains("audit")), "audit_log reached Kafka: {topics:?}");
-    let unrouted = consume(&broker.bootstrap_servers(), "sluice.unrouted", usize::MAX, Duration::from_secs(2)).await?;
-    assert!(unrouted.is_empty(), "changes went to the default topic: {unrouted:?}");
+    assert!(
+        !topics.iter().any(|t| t.contains("audit")),
+        "audit_log reached Kafka: {topics:?}"
+    );
+    let unrouted = consume(
+        &broker.bootstrap_servers(),
+        "sluice.unrouted",
+        usize::MAX,
+        Duration::from_secs(2),
+    )
+    .await?;
+    assert!(
+        unrouted.is_empty(),
+        "changes went to the default topic: {unrouted:?}"
+    );
 
     assert!(!daemon.has_stopped(), "the daemon stopped while streaming");
     daemon.stop().await?;
     let stored = std::fs::read_to_string(&checkpoint)?;
-    assert!(!stored.contains(&format!("\"{start}\"")), "the checkpoint did not advance: {stored}");
+    assert!(
+        !stored.contains(&format!("\"{start}\"")),
+        "the checkpoint did not advance: {stored}"
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_daemon_resumes_from_its_checkpoint_without_losing_a_change() -> anyhow::Result<()> {
+async fn a_restarted_daemon_resumes_from_its_checkpoint_without_losing_a_change()
+-> anyhow::Result<()> {
     let (db, broker) = servers().await?;
-    db.execute_all(&["CREATE DATABASE shop", "CREATE TABLE shop.items (id INT PRIMARY KEY, label VARCHAR(20))"])
-        .await?;
+    db.execute_all(&[
+        "CREATE DATABASE shop",
+        "CREATE TABLE shop.items (id INT PRIMARY KEY, label VARCHAR(20))",
+    ])
+    .await?;
     let start = current_position(&db).await?;
     let state = tempfile::tempdir()?;
     let checkpoint = state.path().join("checkpoint.json");
@@ -128,32 +197,47 @@ async fn a_restarted_daemon_resumes_from_its_checkpoint_without_losing_a_change(
     let bootstrap = broker.bootstrap_servers();
 
     let insert = |first: usize, last: usize| {
-        let statements: Vec<String> =
-            (first..=last).map(|id| format!("INSERT INTO shop.items VALUES ({id}, 'item {id}')")).collect();
+        let statements: Vec<String> = (first..=last)
+            .map(|id| format!("INSERT INTO shop.items VALUES ({id}, 'item {id}')"))
+            .collect();
         statements
     };
 
     // Run 1: 30 changes while the daemon runs, then a graceful stop.
     let daemon = RunningDaemon::start(&config, state.path())?;
     let batch = insert(1, 30);
-    db.execute_all(&batch.iter().map(String::as_str).collect::<Vec<_>>()).await?;
-    assert_eq!(consume(&bootstrap, "items", 30, CONSUME_TIMEOUT).await?.len(), 30);
+    db.execute_all(&batch.iter().map(String::as_str).collect::<Vec<_>>())
+        .await?;
+    assert_eq!(
+        consume(&bootstrap, "items", 30, CONSUME_TIMEOUT)
+            .await?
+            .len(),
+        30
+    );
     daemon.stop().await?;
 
     // 30 more while it is down.
     let batch = insert(31, 60);
-    db.execute_all(&batch.iter().map(String::as_str).collect::<Vec<_>>()).await?;
+    db.execute_all(&batch.iter().map(String::as_str).collect::<Vec<_>>())
+        .await?;
 
     // Run 2: picks up the 30 written while down, then 20 more live; then it crashes.
     let daemon = RunningDaemon::start(&config, state.path())?;
     let batch = insert(61, 80);
-    db.execute_all(&batch.iter().map(String::as_str).collect::<Vec<_>>()).await?;
-    assert_eq!(consume(&bootstrap, "items", 80, CONSUME_TIMEOUT).await?.len(), 80);
+    db.execute_all(&batch.iter().map(String::as_str).collect::<Vec<_>>())
+        .await?;
+    assert_eq!(
+        consume(&bootstrap, "items", 80, CONSUME_TIMEOUT)
+            .await?
+            .len(),
+        80
+    );
     daemon.crash().await;
 
     // 20 more after the crash; run 3 must deliver them, possibly repeating what the crash left unconfirmed.
     let batch = insert(81, 100);
-    db.execute_all(&batch.iter().map(String::as_str).collect::<Vec<_>>()).await?;
+    db.execute_all(&batch.iter().map(String::as_str).collect::<Vec<_>>())
+        .await?;
     let daemon = RunningDaemon::start(&config, state.path())?;
     let mut messages = Vec::new();
     let deadline = tokio::time::Instant::now() + CONSUME_TIMEOUT;
@@ -168,23 +252,41 @@ async fn a_restarted_daemon_resumes_from_its_checkpoint_without_losing_a_change(
 
     let records = decode_all(&messages);
     let ids = distinct_ids(&records);
-    assert_eq!(ids, (1..=100).collect::<Vec<i64>>(), "every inserted row arrives");
+    assert_eq!(
+        ids,
+        (1..=100).collect::<Vec<i64>>(),
+        "every inserted row arrives"
+    );
     // The graceful stop left nothing to repeat: rows 1..=30 arrived exactly once. (Rows after that may
     // repeat: the crash came before run 2 checkpointed them, which at-least-once delivery allows.)
     for id in 1..=30 {
         let copies = records.iter().filter(|(_, r)| row_id(r) == id).count();
-        assert_eq!(copies, 1, "row {id} arrived {copies} times across a graceful restart");
+        assert_eq!(
+            copies, 1,
+            "row {id} arrived {copies} times across a graceful restart"
+        );
     }
     // A repeated record after the crash is the same record: same DTS id, same position.
     for (_, record) in &records {
-        let same_row: Vec<_> = records.iter().filter(|(_, r)| row_id(r) == row_id(record)).collect();
-        assert!(same_row.iter().all(|(_, r)| r.id == record.id && r.source_position == record.source_position));
+        let same_row: Vec<_> = records
+            .iter()
+            .filter(|(_, r)| row_id(r) == row_id(record))
+            .collect();
+        assert!(
+            same_row
+                .iter()
+                .all(|(_, r)| r.id == record.id && r.source_position == record.source_position)
+        );
     }
     Ok(())
 }
 
 fn row_id(record: &DecodedRecord) -> i64 {
-    record.after.as_ref().unwrap()[0].as_ref().unwrap().parse().unwrap()
+    record.after.as_ref().unwrap()[0]
+        .as_ref()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn distinct_ids(records: &[(Option<String>, DecodedRecord)]) -> Vec<i64> {

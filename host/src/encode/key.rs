@@ -13,8 +13,12 @@ pub fn primary_key(change: &RowChange) -> Option<Vec<u8>> {
     if change.table.primary_key.is_empty() {
         return None;
     }
-    let values: Vec<serde_json::Value> =
-        change.table.primary_key.iter().map(|&index| key_value(&image[index])).collect();
+    let values: Vec<serde_json::Value> = change
+        .table
+        .primary_key
+        .iter()
+        .map(|&index| key_value(&image[index]))
+        .collect();
     serde_json::to_vec(&values).ok()
 }
 
@@ -36,7 +40,9 @@ pub fn text_form(value: &ColumnValue) -> String {
         ColumnValue::Int(v) => v.to_string(),
         ColumnValue::UInt(v) => v.to_string(),
         ColumnValue::Float(v) => v.to_string(),
-        ColumnValue::Decimal(text) | ColumnValue::Label(text) | ColumnValue::Json(text) => text.clone(),
+        ColumnValue::Decimal(text) | ColumnValue::Label(text) | ColumnValue::Json(text) => {
+            text.clone()
+        }
         ColumnValue::Text(bytes) => String::from_utf8_lossy(bytes).into_owned(),
         ColumnValue::Bytes(bytes) => {
             let mut hex = String::with_capacity(2 + bytes.len() * 2);
@@ -47,13 +53,22 @@ pub fn text_form(value: &ColumnValue) -> String {
             hex
         }
         ColumnValue::DateTime(dt) => {
-            let mut text = format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second);
+            let mut text = format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second
+            );
             if dt.microsecond != 0 {
                 text.push_str(&format!(".{:06}", dt.microsecond));
             }
             text
         }
-        ColumnValue::Time(TimeValue { negative, hours, minutes, seconds, microseconds }) => {
+        ColumnValue::Time(TimeValue {
+            negative,
+            hours,
+            minutes,
+            seconds,
+            microseconds,
+        }) => {
             let sign = if *negative { "-" } else { "" };
             let mut text = format!("{sign}{hours:02}:{minutes:02}:{seconds:02}");
             if *microseconds != 0 {
@@ -61,8 +76,15 @@ pub fn text_form(value: &ColumnValue) -> String {
             }
             text
         }
-        ColumnValue::Timestamp { seconds, microseconds } => {
-            if *microseconds == 0 { seconds.to_string() } else { format!("{seconds}.{microseconds:06}") }
+        ColumnValue::Timestamp {
+            seconds,
+            microseconds,
+        } => {
+            if *microseconds == 0 {
+                seconds.to_string()
+            } else {
+                format!("{seconds}.{microseconds:06}")
+            }
         }
         ColumnValue::Year(v) => v.to_string(),
     }
@@ -73,10 +95,16 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::change::{Charset, ColumnSchema, Operation, TableName, TableSchema, TransactionInfo};
+    use crate::change::{
+        Charset, ColumnSchema, Operation, TableName, TableSchema, TransactionInfo,
+    };
     use crate::source::position::{BinlogPosition, RecordPosition};
 
-    fn change(primary_key: Vec<usize>, before: Option<Vec<ColumnValue>>, after: Option<Vec<ColumnValue>>) -> RowChange {
+    fn change(
+        primary_key: Vec<usize>,
+        before: Option<Vec<ColumnValue>>,
+        after: Option<Vec<ColumnValue>>,
+    ) -> RowChange {
         let column = |name: &str| ColumnSchema {
             name: name.into(),
             type_code: 3,
@@ -95,23 +123,45 @@ mod tests {
             operation: Operation::Update,
             before,
             after,
-            position: RecordPosition { event: BinlogPosition::new("b.000001", 4), row_index: 0 },
+            position: RecordPosition {
+                event: BinlogPosition::new("b.000001", 4),
+                row_index: 0,
+            },
             timestamp: 0,
-            transaction: Arc::new(TransactionInfo { id: "".into(), start: BinlogPosition::new("b.000001", 4) }),
+            transaction: Arc::new(TransactionInfo {
+                id: "".into(),
+                start: BinlogPosition::new("b.000001", 4),
+            }),
         }
     }
 
     #[test]
     fn keys_are_json_arrays_of_primary_key_values() {
         let row = vec![ColumnValue::Int(7), ColumnValue::Text(b"EU".to_vec())];
-        assert_eq!(primary_key(&change(vec![0], None, Some(row.clone()))).unwrap(), b"[7]");
-        assert_eq!(primary_key(&change(vec![0, 1], None, Some(row.clone()))).unwrap(), br#"[7,"EU"]"#);
-        assert_eq!(primary_key(&change(vec![1, 0], Some(row), None)).unwrap(), br#"["EU",7]"#);
+        assert_eq!(
+            primary_key(&change(vec![0], None, Some(row.clone()))).unwrap(),
+            b"[7]"
+        );
+        assert_eq!(
+            primary_key(&change(vec![0, 1], None, Some(row.clone()))).unwrap(),
+            br#"[7,"EU"]"#
+        );
+        assert_eq!(
+            primary_key(&change(vec![1, 0], Some(row), None)).unwrap(),
+            br#"["EU",7]"#
+        );
     }
 
     #[test]
     fn tables_without_a_primary_key_get_no_key() {
-        assert_eq!(primary_key(&change(vec![], None, Some(vec![ColumnValue::Int(1), ColumnValue::Null]))), None);
+        assert_eq!(
+            primary_key(&change(
+                vec![],
+                None,
+                Some(vec![ColumnValue::Int(1), ColumnValue::Null])
+            )),
+            None
+        );
     }
 
     #[test]

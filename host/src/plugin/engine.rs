@@ -46,7 +46,10 @@ pub struct PluginState {
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -61,7 +64,10 @@ impl PluginEngine {
     /// The process-wide engine (one epoch ticker thread for all plugins).
     pub fn shared() -> Result<Self, PluginError> {
         static SHARED: OnceLock<Result<PluginEngine, String>> = OnceLock::new();
-        SHARED.get_or_init(|| Self::new().map_err(|error| error.to_string())).clone().map_err(PluginError::Engine)
+        SHARED
+            .get_or_init(|| Self::new().map_err(|error| error.to_string()))
+            .clone()
+            .map_err(PluginError::Engine)
     }
 
     fn new() -> wasmtime::Result<Self> {
@@ -72,14 +78,19 @@ impl PluginEngine {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         let ticker = engine.weak();
-        std::thread::Builder::new().name("sluice-wasm-epoch".into()).spawn(move || {
-            while let Some(engine) = ticker.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })?;
-        Ok(Self { engine, linker: Arc::new(linker) })
+        std::thread::Builder::new()
+            .name("sluice-wasm-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+        })
     }
 
     /// Compiles, instantiates and initialises a plugin file.
@@ -91,7 +102,11 @@ impl PluginEngine {
     ) -> Result<LoadedPlugin, PluginError> {
         let bytes = tokio::fs::read(path)
             .await
-            .map_err(|source| PluginError::Read { name: name.into(), path: path.into(), source })?;
+            .map_err(|source| PluginError::Read {
+                name: name.into(),
+                path: path.into(),
+                source,
+            })?;
         let engine = self.engine.clone();
         let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
             .await
@@ -106,16 +121,27 @@ impl PluginEngine {
             PluginState {
                 wasi: sandbox(),
                 table: ResourceTable::new(),
-                limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT_BYTES).instances(64).build(),
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(MEMORY_LIMIT_BYTES)
+                    .instances(64)
+                    .build(),
             },
         );
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(CALL_BUDGET_TICKS);
         store.epoch_deadline_trap();
-        let instance = RowPlugin::instantiate_async(&mut store, &component, &self.linker).await.map_err(|error| {
-            PluginError::WrongContract { name: name.into(), path: path.into(), detail: format!("{error:#}") }
-        })?;
-        let mut plugin = LoadedPlugin { name: name.into(), store, instance };
+        let instance = RowPlugin::instantiate_async(&mut store, &component, &self.linker)
+            .await
+            .map_err(|error| PluginError::WrongContract {
+                name: name.into(),
+                path: path.into(),
+                detail: format!("{error:#}"),
+            })?;
+        let mut plugin = LoadedPlugin {
+            name: name.into(),
+            store,
+            instance,
+        };
         plugin.init(config).await?;
         Ok(plugin)
     }
@@ -146,21 +172,35 @@ impl LoadedPlugin {
             .sluice_plugin_row_handler()
             .call_init(&mut self.store, config)
             .await
-            .map_err(|error| PluginError::Trapped { name: self.name.clone(), detail: format!("{error:#}") })?;
-        result.map_err(|error| PluginError::InitFailed { name: self.name.clone(), message: describe(&error) })
+            .map_err(|error| PluginError::Trapped {
+                name: self.name.clone(),
+                detail: format!("{error:#}"),
+            })?;
+        result.map_err(|error| PluginError::InitFailed {
+            name: self.name.clone(),
+            message: describe(&error),
+        })
     }
 
     /// Asks the plugin for one decision per change of the batch.
-    pub async fn handle(&mut self, batch: &wit::ChangeBatch) -> Result<Vec<wit::Decision>, PluginError> {
+    pub async fn handle(
+        &mut self,
+        batch: &wit::ChangeBatch,
+    ) -> Result<Vec<wit::Decision>, PluginError> {
         self.store.set_epoch_deadline(CALL_BUDGET_TICKS);
         let result = self
             .instance
             .sluice_plugin_row_handler()
             .call_handle(&mut self.store, batch)
             .await
-            .map_err(|error| PluginError::Trapped { name: self.name.clone(), detail: format!("{error:#}") })?;
-        let decisions =
-            result.map_err(|error| PluginError::Failed { name: self.name.clone(), message: describe(&error) })?;
+            .map_err(|error| PluginError::Trapped {
+                name: self.name.clone(),
+                detail: format!("{error:#}"),
+            })?;
+        let decisions = result.map_err(|error| PluginError::Failed {
+            name: self.name.clone(),
+            message: describe(&error),
+        })?;
         if decisions.len() != batch.changes.len() {
             return Err(PluginError::WrongDecisionCount {
                 name: self.name.clone(),

@@ -12,22 +12,40 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
     #[error("plugin `{name}`: cannot read `{path}`: {source}")]
-    Read { name: String, path: PathBuf, source: std::io::Error },
+    Read {
+        name: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("plugin `{name}`: `{path}` is not a valid WebAssembly component: {detail}")]
-    NotAComponent { name: String, path: PathBuf, detail: String },
+    NotAComponent {
+        name: String,
+        path: PathBuf,
+        detail: String,
+    },
     #[error(
         "plugin `{name}`: `{path}` does not implement the sluice plugin contract (world `row-plugin` of \
          sluice:plugin@0.1.0): {detail}"
     )]
-    WrongContract { name: String, path: PathBuf, detail: String },
+    WrongContract {
+        name: String,
+        path: PathBuf,
+        detail: String,
+    },
     #[error("plugin `{name}` refused its configuration: {message}")]
     InitFailed { name: String, message: String },
     #[error("plugin `{name}` trapped: {detail}")]
     Trapped { name: String, detail: String },
     #[error("plugin `{name}` failed: {message}")]
     Failed { name: String, message: String },
-    #[error("plugin `{name}` broke the contract: it returned {returned} decisions for {expected} changes")]
-    WrongDecisionCount { name: String, expected: usize, returned: usize },
+    #[error(
+        "plugin `{name}` broke the contract: it returned {returned} decisions for {expected} changes"
+    )]
+    WrongDecisionCount {
+        name: String,
+        expected: usize,
+        returned: usize,
+    },
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),
 }

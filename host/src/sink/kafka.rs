@@ -53,7 +53,8 @@ impl KafkaSink {
             client.set(key, value);
         }
         let producer: FutureProducer = client.create().map_err(SinkError::Create)?;
-        let admin: AdminClient<DefaultClientContext> = client.create().map_err(SinkError::Create)?;
+        let admin: AdminClient<DefaultClientContext> =
+            client.create().map_err(SinkError::Create)?;
         Ok(Self {
             producer,
             admin,
@@ -74,7 +75,9 @@ impl KafkaSink {
                 .client()
                 .fetch_metadata(Some(&topic), Duration::from_secs(5))
                 .map(|metadata| {
-                    metadata.topics().iter().any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+                    metadata.topics().iter().any(|t| {
+                        t.name() == topic && t.error().is_none() && !t.partitions().is_empty()
+                    })
                 })
                 .unwrap_or(false)
         })
@@ -90,20 +93,34 @@ impl KafkaSink {
         }
         if !self.topic_exists(topic).await {
             if !self.create_topics {
-                return Err(SinkError::MissingTopic { topic: topic.to_owned() });
+                return Err(SinkError::MissingTopic {
+                    topic: topic.to_owned(),
+                });
             }
-            let new_topic =
-                NewTopic::new(topic, self.topic_partitions, TopicReplication::Fixed(self.topic_replication));
+            let new_topic = NewTopic::new(
+                topic,
+                self.topic_partitions,
+                TopicReplication::Fixed(self.topic_replication),
+            );
             let results = self
                 .admin
-                .create_topics(&[new_topic], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))))
+                .create_topics(
+                    &[new_topic],
+                    &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+                )
                 .await
-                .map_err(|error| SinkError::CreateTopic { topic: topic.to_owned(), detail: error.to_string() })?;
+                .map_err(|error| SinkError::CreateTopic {
+                    topic: topic.to_owned(),
+                    detail: error.to_string(),
+                })?;
             for result in results {
                 match result {
                     Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                     Err((_, code)) => {
-                        return Err(SinkError::CreateTopic { topic: topic.to_owned(), detail: code.to_string() });
+                        return Err(SinkError::CreateTopic {
+                            topic: topic.to_owned(),
+                            detail: code.to_string(),
+                        });
                     }
                 }
             }
@@ -131,7 +148,10 @@ impl KafkaSink {
         loop {
             let producer = self.producer.clone();
             let answer = tokio::task::spawn_blocking(move || {
-                producer.client().fetch_metadata(None, Duration::from_secs(5)).map(|_| ())
+                producer
+                    .client()
+                    .fetch_metadata(None, Duration::from_secs(5))
+                    .map(|_| ())
             })
             .await;
             match answer {
@@ -172,7 +192,12 @@ impl KafkaSink {
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                Err((error, _)) => return Err(SinkError::Send { topic: message.topic.clone(), error }),
+                Err((error, _)) => {
+                    return Err(SinkError::Send {
+                        topic: message.topic.clone(),
+                        error,
+                    });
+                }
             }
         }
     }

@@ -43,11 +43,17 @@ const MARIADB_GTID_EVENT: u8 = 162;
 const HEARTBEAT_PERIOD: Duration = Duration::from_secs(5);
 
 /// Finds the position that `start` names on this server.
-pub async fn resolve_start(conn: &mut Conn, start: &StartPosition) -> Result<BinlogPosition, SourceError> {
+pub async fn resolve_start(
+    conn: &mut Conn,
+    start: &StartPosition,
+) -> Result<BinlogPosition, SourceError> {
     match start {
         StartPosition::At(position) => Ok(position.clone()),
         StartPosition::Current => {
-            let status = match conn.query_first::<mysql_async::Row, _>("SHOW MASTER STATUS").await {
+            let status = match conn
+                .query_first::<mysql_async::Row, _>("SHOW MASTER STATUS")
+                .await
+            {
                 Ok(row) => row,
                 // MySQL 8.4 renamed the statement.
                 Err(_) => conn
@@ -65,7 +71,9 @@ pub async fn resolve_start(conn: &mut Conn, start: &StartPosition) -> Result<Bin
                 .query_first("SHOW BINARY LOGS")
                 .await
                 .map_err(SourceError::query("listing binary logs"))?;
-            let file: String = row.and_then(|row| row.get(0)).ok_or(SourceError::NoBinlog)?;
+            let file: String = row
+                .and_then(|row| row.get(0))
+                .ok_or(SourceError::NoBinlog)?;
             Ok(BinlogPosition::new(file, 4))
         }
     }
@@ -112,7 +120,9 @@ impl BinlogReader {
     pub async fn run(mut self, mut shutdown: Shutdown) -> Result<(), SourceError> {
         let mut backoff = Duration::from_millis(200);
         loop {
-            let Some(conn) = connect_with_retry(&self.config, "binlog stream", &mut shutdown).await? else {
+            let Some(conn) =
+                connect_with_retry(&self.config, "binlog stream", &mut shutdown).await?
+            else {
                 return Ok(());
             };
             let stream = match self.open_stream(conn).await {
@@ -139,23 +149,35 @@ impl BinlogReader {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = shutdown.wait() => return Ok(()),
             }
-            backoff = (backoff * 2).min(Duration::from_millis(self.config.reconnect_max_backoff_ms));
+            backoff =
+                (backoff * 2).min(Duration::from_millis(self.config.reconnect_max_backoff_ms));
         }
     }
 
     async fn open_stream(&self, mut conn: Conn) -> Result<BinlogStream, SourceError> {
         // Ask MariaDB for its GTID events (capability 4) and for heartbeats on an idle stream.
-        conn.query_drop("SET @mariadb_slave_capability = 4").await.map_err(SourceError::Stream)?;
-        conn.query_drop(format!("SET @master_heartbeat_period = {}", HEARTBEAT_PERIOD.as_nanos()))
+        conn.query_drop("SET @mariadb_slave_capability = 4")
             .await
             .map_err(SourceError::Stream)?;
+        conn.query_drop(format!(
+            "SET @master_heartbeat_period = {}",
+            HEARTBEAT_PERIOD.as_nanos()
+        ))
+        .await
+        .map_err(SourceError::Stream)?;
         let request = BinlogStreamRequest::new(self.config.server_id)
             .with_filename(self.resume_from.file.as_bytes())
             .with_pos(self.resume_from.offset);
-        conn.get_binlog_stream(request).await.map_err(SourceError::Stream)
+        conn.get_binlog_stream(request)
+            .await
+            .map_err(SourceError::Stream)
     }
 
-    async fn stream(&mut self, mut stream: BinlogStream, shutdown: &mut Shutdown) -> Result<(), SourceError> {
+    async fn stream(
+        &mut self,
+        mut stream: BinlogStream,
+        shutdown: &mut Shutdown,
+    ) -> Result<(), SourceError> {
         let mut current_file = self.resume_from.file.clone();
         let mut transaction: Option<OpenTransaction> = None;
         let mut batch: Vec<Change> = Vec::with_capacity(self.batch_max_changes);
@@ -176,11 +198,23 @@ impl BinlogReader {
             let event = match next {
                 Some(Ok(event)) => event,
                 Some(Err(error)) => return Err(SourceError::Stream(error)),
-                None => return Err(SourceError::Stream(mysql_async::Error::Io(mysql_async::IoError::Io(
-                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the server closed the binlog stream"),
-                )))),
+                None => {
+                    return Err(SourceError::Stream(mysql_async::Error::Io(
+                        mysql_async::IoError::Io(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the server closed the binlog stream",
+                        )),
+                    )));
+                }
             };
-            self.handle_event(&stream, &event, &mut current_file, &mut transaction, &mut batch).await?;
+            self.handle_event(
+                &stream,
+                &event,
+                &mut current_file,
+                &mut transaction,
+                &mut batch,
+            )
+            .await?;
             if batch.len() >= self.batch_max_changes && !self.send(&mut batch).await {
                 return Ok(());
             }
@@ -212,7 +246,10 @@ impl BinlogReader {
         if header.event_type_raw() == MARIADB_GTID_EVENT {
             let gtid = parse_mariadb_gtid(event.data(), header.server_id());
             *transaction = Some(OpenTransaction {
-                info: Arc::new(TransactionInfo { id: gtid.into(), start: here(current_file) }),
+                info: Arc::new(TransactionInfo {
+                    id: gtid.into(),
+                    start: here(current_file),
+                }),
             });
             return Ok(());
         }
@@ -237,7 +274,10 @@ impl BinlogReader {
                 if statement.eq_ignore_ascii_case("BEGIN") {
                     if transaction.is_none() {
                         *transaction = Some(OpenTransaction {
-                            info: Arc::new(TransactionInfo { id: "".into(), start: here(current_file) }),
+                            info: Arc::new(TransactionInfo {
+                                id: "".into(),
+                                start: here(current_file),
+                            }),
                         });
                     }
                 } else {
@@ -254,11 +294,21 @@ impl BinlogReader {
                 let database = table_map.database_name();
                 let table = table_map.table_name();
                 if self.config.captures(&database, &table) {
-                    self.table_maps.schema_for(&table_map, &mut self.catalog).await?;
+                    self.table_maps
+                        .schema_for(&table_map, &mut self.catalog)
+                        .await?;
                 }
             }
             EventData::RowsEvent(rows_event) => {
-                self.rows(stream, &rows_event, here(current_file), header.timestamp(), transaction, batch).await?;
+                self.rows(
+                    stream,
+                    &rows_event,
+                    here(current_file),
+                    header.timestamp(),
+                    transaction,
+                    batch,
+                )
+                .await?;
             }
             _ => {}
         }
@@ -286,35 +336,60 @@ impl BinlogReader {
         let Some(table_map) = stream.get_tme(rows_event.table_id()) else {
             return Ok(());
         };
-        if !self.config.captures(&table_map.database_name(), &table_map.table_name()) {
+        if !self
+            .config
+            .captures(&table_map.database_name(), &table_map.table_name())
+        {
             return Ok(());
         }
-        let schema: Arc<TableSchema> = self.table_maps.schema_for(table_map, &mut self.catalog).await?;
+        let schema: Arc<TableSchema> = self
+            .table_maps
+            .schema_for(table_map, &mut self.catalog)
+            .await?;
         let operation = match rows_event {
-            RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Operation::Insert,
-            RowsEventData::UpdateRowsEventV1(_) | RowsEventData::UpdateRowsEvent(_) => Operation::Update,
-            RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => Operation::Delete,
+            RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => {
+                Operation::Insert
+            }
+            RowsEventData::UpdateRowsEventV1(_) | RowsEventData::UpdateRowsEvent(_) => {
+                Operation::Update
+            }
+            RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => {
+                Operation::Delete
+            }
             RowsEventData::PartialUpdateRowsEvent(_) => {
                 return Err(SourceError::Decode {
                     table: schema.name.clone(),
-                    detail: "partial JSON updates are not supported; set binlog_row_value_options=''".into(),
+                    detail:
+                        "partial JSON updates are not supported; set binlog_row_value_options=''"
+                            .into(),
                 });
             }
         };
         let transaction_info = match transaction {
             Some(open) => open.info.clone(),
-            None => Arc::new(TransactionInfo { id: "".into(), start: event_position.clone() }),
+            None => Arc::new(TransactionInfo {
+                id: "".into(),
+                start: event_position.clone(),
+            }),
         };
-        let decode_error = |detail: String| SourceError::Decode { table: schema.name.clone(), detail };
+        let decode_error = |detail: String| SourceError::Decode {
+            table: schema.name.clone(),
+            detail,
+        };
         for (row_index, row) in rows_event.rows(table_map).enumerate() {
-            let position = RecordPosition { event: event_position.clone(), row_index: row_index as u32 };
+            let position = RecordPosition {
+                event: event_position.clone(),
+                row_index: row_index as u32,
+            };
             if let Some(last) = &self.last_emitted
                 && position.event.file == last.event.file
-                && (position.event.offset, position.row_index) <= (last.event.offset, last.row_index)
+                && (position.event.offset, position.row_index)
+                    <= (last.event.offset, last.row_index)
             {
                 continue;
             }
-            let (before, after) = row.map_err(|error| decode_error(format!("at {position}: {error}")))?;
+            let (before, after) =
+                row.map_err(|error| decode_error(format!("at {position}: {error}")))?;
             let before = before
                 .map(|row| decode_row(&schema, row))
                 .transpose()
@@ -366,7 +441,10 @@ mod tests {
     #[test]
     fn rotate_names_lose_a_trailing_checksum() {
         assert_eq!(rotate_target(b"mysql-bin.000002"), "mysql-bin.000002");
-        assert_eq!(rotate_target(b"mysql-bin.000002\x9a\x01\xff\x10"), "mysql-bin.000002");
+        assert_eq!(
+            rotate_target(b"mysql-bin.000002\x9a\x01\xff\x10"),
+            "mysql-bin.000002"
+        );
     }
 
     #[test]

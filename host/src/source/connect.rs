@@ -18,7 +18,12 @@ pub fn connection_options(config: &SourceConfig) -> Opts {
         .ip_or_hostname(config.host.clone())
         .tcp_port(config.port)
         .user(Some(config.user.clone()))
-        .pass(config.password.as_ref().map(|secret| secret.expose().to_owned()))
+        .pass(
+            config
+                .password
+                .as_ref()
+                .map(|secret| secret.expose().to_owned()),
+        )
         .prefer_socket(false)
         .into()
 }
@@ -66,7 +71,11 @@ pub async fn connect_with_retry(
                 );
             }
             Err(error) => {
-                return Err(SourceError::Connect { address: config.address(), user: config.user.clone(), source: error });
+                return Err(SourceError::Connect {
+                    address: config.address(),
+                    user: config.user.clone(),
+                    source: error,
+                });
             }
         }
         tokio::select! {

@@ -20,7 +20,10 @@ pub struct ValueError {
 }
 
 /// Decodes one row image, aligned with `schema.columns`.
-pub fn decode_row(schema: &TableSchema, mut row: BinlogRow) -> Result<Vec<ColumnValue>, ValueError> {
+pub fn decode_row(
+    schema: &TableSchema,
+    mut row: BinlogRow,
+) -> Result<Vec<ColumnValue>, ValueError> {
     if row.len() != schema.columns.len() {
         return Err(ValueError {
             column: String::from("*"),
@@ -34,14 +37,20 @@ pub fn decode_row(schema: &TableSchema, mut row: BinlogRow) -> Result<Vec<Column
     }
     let mut values = Vec::with_capacity(schema.columns.len());
     for (index, column) in schema.columns.iter().enumerate() {
-        let value = row.take(index).ok_or_else(|| error(column, "missing from the row image"))?;
+        let value = row
+            .take(index)
+            .ok_or_else(|| error(column, "missing from the row image"))?;
         values.push(decode_value(column, value)?);
     }
     Ok(values)
 }
 
 fn error(column: &ColumnSchema, detail: impl Into<String>) -> ValueError {
-    ValueError { column: column.name.clone(), type_code: column.type_code, detail: detail.into() }
+    ValueError {
+        column: column.name.clone(),
+        type_code: column.type_code,
+        detail: detail.into(),
+    }
 }
 
 /// The byte width of an integer column, for reinterpreting a signed read as unsigned.
@@ -56,20 +65,30 @@ fn integer_bits(type_code: u8) -> u32 {
 }
 
 fn as_unsigned(value: i64, bits: u32) -> u64 {
-    if bits == 64 { value as u64 } else { (value as u64) & ((1u64 << bits) - 1) }
+    if bits == 64 {
+        value as u64
+    } else {
+        (value as u64) & ((1u64 << bits) - 1)
+    }
 }
 
 fn text(column: &ColumnSchema, bytes: &[u8]) -> Result<String, ValueError> {
-    std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| error(column, "value is not valid text"))
+    std::str::from_utf8(bytes)
+        .map(str::to_owned)
+        .map_err(|_| error(column, "value is not valid text"))
 }
 
 /// Decodes one value of one column.
-pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<ColumnValue, ValueError> {
+pub fn decode_value(
+    column: &ColumnSchema,
+    value: BinlogValue<'_>,
+) -> Result<ColumnValue, ValueError> {
     let value = match value {
         BinlogValue::Value(value) => value,
         BinlogValue::Jsonb(json) => {
-            let json: serde_json::Value =
-                json.try_into().map_err(|e| error(column, format!("undecodable binary JSON: {e}")))?;
+            let json: serde_json::Value = json
+                .try_into()
+                .map_err(|e| error(column, format!("undecodable binary JSON: {e}")))?;
             return Ok(ColumnValue::Json(json.to_string()));
         }
         BinlogValue::JsonDiff(_) => {
@@ -84,37 +103,84 @@ pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Col
     }
     let code = column.type_code;
     match (code, value) {
-        (type_code::TINY | type_code::SHORT | type_code::INT24 | type_code::LONG | type_code::LONGLONG, Value::Int(v)) => {
-            Ok(if column.unsigned { ColumnValue::UInt(as_unsigned(v, integer_bits(code))) } else { ColumnValue::Int(v) })
-        }
-        (type_code::TINY | type_code::SHORT | type_code::INT24 | type_code::LONG | type_code::LONGLONG, Value::UInt(v)) => {
-            Ok(if column.unsigned { ColumnValue::UInt(v) } else { ColumnValue::Int(v as i64) })
-        }
+        (
+            type_code::TINY
+            | type_code::SHORT
+            | type_code::INT24
+            | type_code::LONG
+            | type_code::LONGLONG,
+            Value::Int(v),
+        ) => Ok(if column.unsigned {
+            ColumnValue::UInt(as_unsigned(v, integer_bits(code)))
+        } else {
+            ColumnValue::Int(v)
+        }),
+        (
+            type_code::TINY
+            | type_code::SHORT
+            | type_code::INT24
+            | type_code::LONG
+            | type_code::LONGLONG,
+            Value::UInt(v),
+        ) => Ok(if column.unsigned {
+            ColumnValue::UInt(v)
+        } else {
+            ColumnValue::Int(v as i64)
+        }),
         (type_code::FLOAT, Value::Float(v)) => {
             // Widen through the shortest decimal form, so FLOAT 3.14 reads 3.14, not 3.140000104904175.
-            Ok(ColumnValue::Float(v.to_string().parse().unwrap_or(v as f64)))
+            Ok(ColumnValue::Float(
+                v.to_string().parse().unwrap_or(v as f64),
+            ))
         }
         (type_code::DOUBLE, Value::Double(v)) => Ok(ColumnValue::Float(v)),
-        (type_code::NEWDECIMAL | type_code::DECIMAL, Value::Bytes(bytes)) => Ok(ColumnValue::Decimal(text(column, &bytes)?)),
-        (type_code::TIMESTAMP, Value::Int(seconds)) => Ok(ColumnValue::Timestamp { seconds, microseconds: 0 }),
+        (type_code::NEWDECIMAL | type_code::DECIMAL, Value::Bytes(bytes)) => {
+            Ok(ColumnValue::Decimal(text(column, &bytes)?))
+        }
+        (type_code::TIMESTAMP, Value::Int(seconds)) => Ok(ColumnValue::Timestamp {
+            seconds,
+            microseconds: 0,
+        }),
         (type_code::TIMESTAMP2, Value::Bytes(bytes)) => {
             let text = text(column, &bytes)?;
             let (seconds, fraction) = text.split_once('.').unwrap_or((&text, "0"));
-            let seconds = seconds.parse().map_err(|_| error(column, format!("bad TIMESTAMP `{text}`")))?;
+            let seconds = seconds
+                .parse()
+                .map_err(|_| error(column, format!("bad TIMESTAMP `{text}`")))?;
             let microseconds = format!("{fraction:0<6}")[..6]
                 .parse()
                 .map_err(|_| error(column, format!("bad TIMESTAMP `{text}`")))?;
-            Ok(ColumnValue::Timestamp { seconds, microseconds })
+            Ok(ColumnValue::Timestamp {
+                seconds,
+                microseconds,
+            })
         }
         (
             type_code::DATE | type_code::NEWDATE | type_code::DATETIME | type_code::DATETIME2,
             Value::Date(year, month, day, hour, minute, second, microsecond),
-        ) => Ok(ColumnValue::DateTime(DateTimeValue { year, month, day, hour, minute, second, microsecond })),
-        (type_code::TIME | type_code::TIME2, Value::Time(negative, days, hours, minutes, seconds, microseconds)) => {
-            Ok(ColumnValue::Time(TimeValue { negative, hours: days * 24 + hours as u32, minutes, seconds, microseconds }))
-        }
+        ) => Ok(ColumnValue::DateTime(DateTimeValue {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            microsecond,
+        })),
+        (
+            type_code::TIME | type_code::TIME2,
+            Value::Time(negative, days, hours, minutes, seconds, microseconds),
+        ) => Ok(ColumnValue::Time(TimeValue {
+            negative,
+            hours: days * 24 + hours as u32,
+            minutes,
+            seconds,
+            microseconds,
+        })),
         (type_code::YEAR, Value::Bytes(bytes)) => {
-            let year: u16 = text(column, &bytes)?.parse().map_err(|_| error(column, "bad YEAR"))?;
+            let year: u16 = text(column, &bytes)?
+                .parse()
+                .map_err(|_| error(column, "bad YEAR"))?;
             // The binlog stores YEAR as an offset from 1900 and the zero year as 0.
             Ok(ColumnValue::Year(if year == 1900 { 0 } else { year }))
         }
@@ -122,7 +188,9 @@ pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Col
             if bytes.len() > 8 {
                 return Err(error(column, "BIT value wider than 64 bits"));
             }
-            Ok(ColumnValue::UInt(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | b as u64)))
+            Ok(ColumnValue::UInt(
+                bytes.iter().fold(0u64, |acc, &b| (acc << 8) | b as u64),
+            ))
         }
         (type_code::ENUM, Value::Int(index)) => {
             if index == 0 {
@@ -135,7 +203,10 @@ pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Col
                 .ok_or_else(|| error(column, format!("ENUM index {index} has no label")))
         }
         (type_code::SET, Value::Bytes(bytes)) => {
-            let bits = bytes.iter().rev().fold(0u64, |acc, &b| (acc << 8) | b as u64);
+            let bits = bytes
+                .iter()
+                .rev()
+                .fold(0u64, |acc, &b| (acc << 8) | b as u64);
             let members: Vec<&str> = column
                 .elements
                 .iter()
@@ -155,9 +226,16 @@ pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Col
             | type_code::MEDIUM_BLOB
             | type_code::LONG_BLOB,
             Value::Bytes(bytes),
-        ) => Ok(if column.charset.is_binary() { ColumnValue::Bytes(bytes) } else { ColumnValue::Text(bytes) }),
+        ) => Ok(if column.charset.is_binary() {
+            ColumnValue::Bytes(bytes)
+        } else {
+            ColumnValue::Text(bytes)
+        }),
         (type_code::GEOMETRY, Value::Bytes(bytes)) => Ok(ColumnValue::Bytes(bytes)),
-        (_, other) => Err(error(column, format!("unsupported value {other:?} for this column type"))),
+        (_, other) => Err(error(
+            column,
+            format!("unsupported value {other:?} for this column type"),
+        )),
     }
 }
 
@@ -184,35 +262,88 @@ mod tests {
 
     #[test]
     fn unsigned_integers_read_without_signedness_metadata_are_reinterpreted() {
-        assert_eq!(decode(&column(type_code::TINY, true), Value::Int(-1)), ColumnValue::UInt(255));
-        assert_eq!(decode(&column(type_code::INT24, true), Value::Int(-1)), ColumnValue::UInt(16_777_215));
-        assert_eq!(decode(&column(type_code::LONGLONG, true), Value::Int(-1)), ColumnValue::UInt(u64::MAX));
-        assert_eq!(decode(&column(type_code::LONG, false), Value::Int(-5)), ColumnValue::Int(-5));
+        assert_eq!(
+            decode(&column(type_code::TINY, true), Value::Int(-1)),
+            ColumnValue::UInt(255)
+        );
+        assert_eq!(
+            decode(&column(type_code::INT24, true), Value::Int(-1)),
+            ColumnValue::UInt(16_777_215)
+        );
+        assert_eq!(
+            decode(&column(type_code::LONGLONG, true), Value::Int(-1)),
+            ColumnValue::UInt(u64::MAX)
+        );
+        assert_eq!(
+            decode(&column(type_code::LONG, false), Value::Int(-5)),
+            ColumnValue::Int(-5)
+        );
     }
 
     #[test]
     fn enum_set_bit_and_year_get_their_meaning() {
-        assert_eq!(decode(&column(type_code::ENUM, false), Value::Int(2)), ColumnValue::Label("b".into()));
-        assert_eq!(decode(&column(type_code::SET, false), Value::Bytes(vec![0b101])), ColumnValue::Label("a,c".into()));
-        assert_eq!(decode(&column(type_code::BIT, false), Value::Bytes(vec![1, 2])), ColumnValue::UInt(258));
-        assert_eq!(decode(&column(type_code::YEAR, false), Value::Bytes(b"1900".to_vec())), ColumnValue::Year(0));
-        assert_eq!(decode(&column(type_code::YEAR, false), Value::Bytes(b"2024".to_vec())), ColumnValue::Year(2024));
+        assert_eq!(
+            decode(&column(type_code::ENUM, false), Value::Int(2)),
+            ColumnValue::Label("b".into())
+        );
+        assert_eq!(
+            decode(&column(type_code::SET, false), Value::Bytes(vec![0b101])),
+            ColumnValue::Label("a,c".into())
+        );
+        assert_eq!(
+            decode(&column(type_code::BIT, false), Value::Bytes(vec![1, 2])),
+            ColumnValue::UInt(258)
+        );
+        assert_eq!(
+            decode(
+                &column(type_code::YEAR, false),
+                Value::Bytes(b"1900".to_vec())
+            ),
+            ColumnValue::Year(0)
+        );
+        assert_eq!(
+            decode(
+                &column(type_code::YEAR, false),
+                Value::Bytes(b"2024".to_vec())
+            ),
+            ColumnValue::Year(2024)
+        );
     }
 
     #[test]
     fn timestamps_and_floats_keep_their_exact_value() {
         assert_eq!(
-            decode(&column(type_code::TIMESTAMP2, false), Value::Bytes(b"1700000000.5".to_vec())),
-            ColumnValue::Timestamp { seconds: 1_700_000_000, microseconds: 500_000 }
+            decode(
+                &column(type_code::TIMESTAMP2, false),
+                Value::Bytes(b"1700000000.5".to_vec())
+            ),
+            ColumnValue::Timestamp {
+                seconds: 1_700_000_000,
+                microseconds: 500_000
+            }
         );
-        assert_eq!(decode(&column(type_code::FLOAT, false), Value::Float(3.14)), ColumnValue::Float(3.14));
+        assert_eq!(
+            decode(&column(type_code::FLOAT, false), Value::Float(3.14)),
+            ColumnValue::Float(3.14)
+        );
     }
 
     #[test]
     fn text_follows_the_charset() {
         let mut text_column = column(type_code::VARCHAR, false);
-        text_column.charset = Charset { name: "utf8mb4".into() };
-        assert_eq!(decode(&text_column, Value::Bytes(b"hi".to_vec())), ColumnValue::Text(b"hi".to_vec()));
-        assert_eq!(decode(&column(type_code::VARCHAR, false), Value::Bytes(b"hi".to_vec())), ColumnValue::Bytes(b"hi".to_vec()));
+        text_column.charset = Charset {
+            name: "utf8mb4".into(),
+        };
+        assert_eq!(
+            decode(&text_column, Value::Bytes(b"hi".to_vec())),
+            ColumnValue::Text(b"hi".to_vec())
+        );
+        assert_eq!(
+            decode(
+                &column(type_code::VARCHAR, false),
+                Value::Bytes(b"hi".to_vec())
+            ),
+            ColumnValue::Bytes(b"hi".to_vec())
+        );
     }
 }

@@ -17,14 +17,27 @@ use crate::change::TableName;
 /// needs an operator.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("cannot log in to MySQL at {address} as `{user}`: {source}; check source.user and the password setting")]
-    Connect { address: String, user: String, source: mysql_async::Error },
+    #[error(
+        "cannot log in to MySQL at {address} as `{user}`: {source}; check source.user and the password setting"
+    )]
+    Connect {
+        address: String,
+        user: String,
+        source: mysql_async::Error,
+    },
     #[error("MySQL query failed while {doing}: {source}")]
-    Query { doing: &'static str, source: mysql_async::Error },
+    Query {
+        doing: &'static str,
+        source: mysql_async::Error,
+    },
     #[error("the server cannot be streamed from: {0}")]
     Setting(#[from] preconditions::SettingMismatch),
     #[error("table {table} column #{column} has a type sluice cannot decode: {detail}")]
-    UnsupportedColumnType { table: TableName, column: usize, detail: String },
+    UnsupportedColumnType {
+        table: TableName,
+        column: usize,
+        detail: String,
+    },
     #[error("cannot decode a change of table {table}: {detail}")]
     Decode { table: TableName, detail: String },
     #[error("the binlog stream failed: {0}")]

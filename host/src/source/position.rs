@@ -25,7 +25,10 @@ pub struct BinlogPosition {
 
 impl BinlogPosition {
     pub fn new(file: impl Into<String>, offset: u64) -> Self {
-        Self { file: file.into(), offset }
+        Self {
+            file: file.into(),
+            offset,
+        }
     }
 }
 
@@ -38,7 +41,9 @@ impl fmt::Display for BinlogPosition {
 /// Why a position's text form could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ParsePositionError {
-    #[error("position `{0}` is not of the form `<binlog file>:<offset>`, e.g. `mysql-bin.000003:4`")]
+    #[error(
+        "position `{0}` is not of the form `<binlog file>:<offset>`, e.g. `mysql-bin.000003:4`"
+    )]
     MissingOffset(String),
     #[error("position `{0}` has an offset that is not a whole number")]
     BadOffset(String),
@@ -90,7 +95,10 @@ impl FromStr for RecordPosition {
         let row_index = row_index
             .parse()
             .map_err(|_| ParsePositionError::MissingRowIndex(text.to_owned()))?;
-        Ok(Self { event: event.parse()?, row_index })
+        Ok(Self {
+            event: event.parse()?,
+            row_index,
+        })
     }
 }
 
@@ -100,7 +108,11 @@ mod tests {
 
     #[test]
     fn binlog_position_round_trips_through_text() {
-        for text in ["mysql-bin.000003:1234", "bin:4", "host:with:colons.000001:99"] {
+        for text in [
+            "mysql-bin.000003:1234",
+            "bin:4",
+            "host:with:colons.000001:99",
+        ] {
             let position: BinlogPosition = text.parse().unwrap();
             assert_eq!(position.to_string(), text);
         }
@@ -111,9 +123,15 @@ mod tests {
 
     #[test]
     fn record_position_round_trips_through_text() {
-        let position = RecordPosition { event: BinlogPosition::new("mysql-bin.000001", 880), row_index: 3 };
+        let position = RecordPosition {
+            event: BinlogPosition::new("mysql-bin.000001", 880),
+            row_index: 3,
+        };
         assert_eq!(position.to_string(), "mysql-bin.000001:880#3");
-        assert_eq!(position.to_string().parse::<RecordPosition>().unwrap(), position);
+        assert_eq!(
+            position.to_string().parse::<RecordPosition>().unwrap(),
+            position
+        );
     }
 
     #[test]
@@ -126,7 +144,10 @@ mod tests {
             "mysql-bin.000001:x".parse::<BinlogPosition>(),
             Err(ParsePositionError::BadOffset("mysql-bin.000001:x".into()))
         );
-        assert_eq!(":4".parse::<BinlogPosition>(), Err(ParsePositionError::EmptyFile(":4".into())));
+        assert_eq!(
+            ":4".parse::<BinlogPosition>(),
+            Err(ParsePositionError::EmptyFile(":4".into()))
+        );
         assert!("mysql-bin.000001:4".parse::<RecordPosition>().is_err());
     }
 }

@@ -36,7 +36,12 @@ impl ServerSettings {
             .await
             .map_err(SourceError::query("reading server settings"))?;
         let (version, log_bin, binlog_format, binlog_row_image) = row.unwrap_or_default();
-        Ok(Self { version, log_bin, binlog_format, binlog_row_image })
+        Ok(Self {
+            version,
+            log_bin,
+            binlog_format,
+            binlog_row_image,
+        })
     }
 
     /// Whether the server is MariaDB rather than MySQL.
@@ -112,9 +117,15 @@ mod tests {
         let error = ensure_streamable(&settings("0", "ROW", "FULL")).unwrap_err();
         assert_eq!((error.setting, error.actual.as_str()), ("log_bin", "0"));
         let error = ensure_streamable(&settings("1", "MIXED", "FULL")).unwrap_err();
-        assert_eq!((error.setting, error.actual.as_str()), ("binlog_format", "MIXED"));
+        assert_eq!(
+            (error.setting, error.actual.as_str()),
+            ("binlog_format", "MIXED")
+        );
         assert!(error.to_string().contains("binlog_format=ROW"));
         let error = ensure_streamable(&settings("1", "ROW", "MINIMAL")).unwrap_err();
-        assert_eq!((error.setting, error.actual.as_str()), ("binlog_row_image", "MINIMAL"));
+        assert_eq!(
+            (error.setting, error.actual.as_str()),
+            ("binlog_row_image", "MINIMAL")
+        );
     }
 }

@@ -48,7 +48,11 @@ impl SchemaCatalog {
             .query("SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID IS NOT NULL")
             .await
             .map_err(SourceError::query("reading information_schema.COLLATIONS"))?;
-        Ok(Self { conn, collations: rows.into_iter().collect(), tables: HashMap::new() })
+        Ok(Self {
+            conn,
+            collations: rows.into_iter().collect(),
+            tables: HashMap::new(),
+        })
     }
 
     pub fn charset_of_collation(&self, collation: u16) -> Option<&str> {
@@ -91,16 +95,25 @@ impl SchemaCatalog {
                 (&name.database, &name.table),
             )
             .await
-            .map_err(SourceError::query("reading information_schema.KEY_COLUMN_USAGE"))?;
+            .map_err(SourceError::query(
+                "reading information_schema.KEY_COLUMN_USAGE",
+            ))?;
         let columns: Vec<CatalogColumn> = columns
             .into_iter()
-            .map(|(name, column_type, charset)| CatalogColumn { name, column_type, charset })
+            .map(|(name, column_type, charset)| CatalogColumn {
+                name,
+                column_type,
+                charset,
+            })
             .collect();
         let primary_key = key_columns
             .iter()
             .filter_map(|key| columns.iter().position(|column| &column.name == key))
             .collect();
-        Ok(Some(CatalogTable { columns, primary_key }))
+        Ok(Some(CatalogTable {
+            columns,
+            primary_key,
+        }))
     }
 }
 
@@ -120,7 +133,11 @@ struct OptionalMetadata {
     primary_key: Option<Vec<usize>>,
 }
 
-fn spread_collations(default: u16, overrides: impl Iterator<Item = (usize, u16)>, count: usize) -> Vec<u16> {
+fn spread_collations(
+    default: u16,
+    overrides: impl Iterator<Item = (usize, u16)>,
+    count: usize,
+) -> Vec<u16> {
     let mut collations = vec![default; count];
     for (index, collation) in overrides {
         if let Some(slot) = collations.get_mut(index) {
@@ -130,7 +147,10 @@ fn spread_collations(default: u16, overrides: impl Iterator<Item = (usize, u16)>
     collations
 }
 
-fn read_optional_metadata(event: &TableMapEvent<'_>, types: &[ColumnType]) -> std::io::Result<OptionalMetadata> {
+fn read_optional_metadata(
+    event: &TableMapEvent<'_>,
+    types: &[ColumnType],
+) -> std::io::Result<OptionalMetadata> {
     let character_count = types.iter().filter(|t| t.is_character_type()).count();
     let enum_set_count = types.iter().filter(|t| t.is_enum_or_set_type()).count();
     let mut metadata = OptionalMetadata::default();
@@ -149,7 +169,8 @@ fn read_optional_metadata(event: &TableMapEvent<'_>, types: &[ColumnType]) -> st
                     spread_collations(charsets.default_charset(), overrides, character_count);
             }
             OptionalMetadataField::ColumnCharset(charsets) => {
-                metadata.character_collations = charsets.iter_charsets().collect::<std::io::Result<_>>()?;
+                metadata.character_collations =
+                    charsets.iter_charsets().collect::<std::io::Result<_>>()?;
             }
             OptionalMetadataField::EnumAndSetDefaultCharset(charsets) => {
                 let overrides = charsets
@@ -161,7 +182,8 @@ fn read_optional_metadata(event: &TableMapEvent<'_>, types: &[ColumnType]) -> st
                     spread_collations(charsets.default_charset(), overrides, enum_set_count);
             }
             OptionalMetadataField::EnumAndSetColumnCharset(charsets) => {
-                metadata.enum_set_collations = charsets.iter_charsets().collect::<std::io::Result<_>>()?;
+                metadata.enum_set_collations =
+                    charsets.iter_charsets().collect::<std::io::Result<_>>()?;
             }
             OptionalMetadataField::ColumnName(names) => {
                 metadata.names = names
@@ -171,17 +193,32 @@ fn read_optional_metadata(event: &TableMapEvent<'_>, types: &[ColumnType]) -> st
             }
             OptionalMetadataField::EnumStrValue(values) => {
                 for labels in values.iter_values() {
-                    metadata.enum_labels.push(labels?.values().iter().map(|v| v.value().into_owned()).collect());
+                    metadata.enum_labels.push(
+                        labels?
+                            .values()
+                            .iter()
+                            .map(|v| v.value().into_owned())
+                            .collect(),
+                    );
                 }
             }
             OptionalMetadataField::SetStrValue(values) => {
                 for labels in values.iter_values() {
-                    metadata.set_labels.push(labels?.values().iter().map(|v| v.value().into_owned()).collect());
+                    metadata.set_labels.push(
+                        labels?
+                            .values()
+                            .iter()
+                            .map(|v| v.value().into_owned())
+                            .collect(),
+                    );
                 }
             }
             OptionalMetadataField::SimplePrimaryKey(key) => {
-                metadata.primary_key =
-                    Some(key.iter_indexes().map(|index| index.map(|i| i as usize)).collect::<std::io::Result<_>>()?);
+                metadata.primary_key = Some(
+                    key.iter_indexes()
+                        .map(|index| index.map(|i| i as usize))
+                        .collect::<std::io::Result<_>>()?,
+                );
             }
             OptionalMetadataField::PrimaryKeyWithPrefix(key) => {
                 metadata.primary_key = Some(
@@ -198,8 +235,12 @@ fn read_optional_metadata(event: &TableMapEvent<'_>, types: &[ColumnType]) -> st
 
 /// Parses the labels of `enum('a','b')` / `set('x','y')` as `information_schema` prints them.
 pub fn parse_labels(column_type: &str) -> Vec<String> {
-    let Some(open) = column_type.find('(') else { return Vec::new() };
-    let inner = column_type[open + 1..].strip_suffix(')').unwrap_or(&column_type[open + 1..]);
+    let Some(open) = column_type.find('(') else {
+        return Vec::new();
+    };
+    let inner = column_type[open + 1..]
+        .strip_suffix(')')
+        .unwrap_or(&column_type[open + 1..]);
     let mut labels = Vec::new();
     let mut chars = inner.chars().peekable();
     while let Some(c) = chars.next() {
@@ -228,7 +269,10 @@ pub fn parse_labels(column_type: &str) -> Vec<String> {
 }
 
 /// Builds the schema of the table an event maps, completing missing metadata from the catalog.
-pub async fn table_schema(event: &TableMapEvent<'_>, catalog: &mut SchemaCatalog) -> Result<TableSchema, SourceError> {
+pub async fn table_schema(
+    event: &TableMapEvent<'_>,
+    catalog: &mut SchemaCatalog,
+) -> Result<TableSchema, SourceError> {
     let name = TableName::new(event.database_name(), event.table_name());
     let column_count = event.columns_count() as usize;
     let mut types = Vec::with_capacity(column_count);
@@ -247,14 +291,19 @@ pub async fn table_schema(event: &TableMapEvent<'_>, catalog: &mut SchemaCatalog
             })?;
         types.push(column_type);
     }
-    let metadata = read_optional_metadata(event, &types)
-        .map_err(|error| SourceError::Decode { table: name.clone(), detail: format!("optional metadata: {error}") })?;
+    let metadata = read_optional_metadata(event, &types).map_err(|error| SourceError::Decode {
+        table: name.clone(),
+        detail: format!("optional metadata: {error}"),
+    })?;
 
     let has_full_metadata = metadata.names.len() == column_count && metadata.primary_key.is_some();
     let mut catalog_table = None;
     if !has_full_metadata {
         let mut found = catalog.table(&name).await?.cloned();
-        if found.as_ref().is_some_and(|table| table.columns.len() != column_count) {
+        if found
+            .as_ref()
+            .is_some_and(|table| table.columns.len() != column_count)
+        {
             // The table changed since it was read: read it again.
             catalog.forget(&name);
             found = catalog.table(&name).await?.cloned();
@@ -269,7 +318,8 @@ pub async fn table_schema(event: &TableMapEvent<'_>, catalog: &mut SchemaCatalog
         }
     }
 
-    let (mut numeric_index, mut character_index, mut enum_set_index, mut enum_index, mut set_index) = (0, 0, 0, 0, 0);
+    let (mut numeric_index, mut character_index, mut enum_set_index, mut enum_index, mut set_index) =
+        (0, 0, 0, 0, 0);
     let mut columns = Vec::with_capacity(column_count);
     for (index, column_type) in types.iter().enumerate() {
         let catalog_column = catalog_table.as_ref().map(|table| &table.columns[index]);
@@ -302,7 +352,9 @@ pub async fn table_schema(event: &TableMapEvent<'_>, catalog: &mut SchemaCatalog
             enum_set_index += 1;
         }
         if column_type.is_character_type() || column_type.is_enum_or_set_type() {
-            let from_event = collation.and_then(|id| catalog.charset_of_collation(id)).map(str::to_owned);
+            let from_event = collation
+                .and_then(|id| catalog.charset_of_collation(id))
+                .map(str::to_owned);
             let from_catalog = catalog_column.and_then(|c| c.charset.clone());
             if let Some(found) = from_event.or(from_catalog) {
                 charset = Charset { name: found };
@@ -311,14 +363,24 @@ pub async fn table_schema(event: &TableMapEvent<'_>, catalog: &mut SchemaCatalog
 
         let mut elements = Vec::new();
         if column_type.is_enum_type() {
-            elements = metadata.enum_labels.get(enum_index).cloned().unwrap_or_default();
+            elements = metadata
+                .enum_labels
+                .get(enum_index)
+                .cloned()
+                .unwrap_or_default();
             enum_index += 1;
         } else if column_type.is_set_type() {
-            elements = metadata.set_labels.get(set_index).cloned().unwrap_or_default();
+            elements = metadata
+                .set_labels
+                .get(set_index)
+                .cloned()
+                .unwrap_or_default();
             set_index += 1;
         }
         if elements.is_empty() && column_type.is_enum_or_set_type() {
-            elements = catalog_column.map(|c| parse_labels(&c.column_type)).unwrap_or_default();
+            elements = catalog_column
+                .map(|c| parse_labels(&c.column_type))
+                .unwrap_or_default();
         }
 
         let code = *column_type as u8;
@@ -332,17 +394,33 @@ pub async fn table_schema(event: &TableMapEvent<'_>, catalog: &mut SchemaCatalog
             }
             _ => (0, 0),
         };
-        columns.push(ColumnSchema { name, type_code: code, unsigned, charset, precision, scale, elements });
+        columns.push(ColumnSchema {
+            name,
+            type_code: code,
+            unsigned,
+            charset,
+            precision,
+            scale,
+            elements,
+        });
     }
 
     let primary_key = metadata
         .primary_key
-        .or_else(|| catalog_table.as_ref().map(|table| table.primary_key.clone()))
+        .or_else(|| {
+            catalog_table
+                .as_ref()
+                .map(|table| table.primary_key.clone())
+        })
         .unwrap_or_default()
         .into_iter()
         .filter(|&index| index < column_count)
         .collect();
-    Ok(TableSchema { name, columns, primary_key })
+    Ok(TableSchema {
+        name,
+        columns,
+        primary_key,
+    })
 }
 
 /// TABLE_MAP schemas by table id, rebuilt only when a table id is mapped differently.
@@ -365,7 +443,8 @@ impl TableMapCache {
             return Ok(schema.clone());
         }
         let schema = Arc::new(table_schema(event, catalog).await?);
-        self.by_table_id.insert(event.table_id(), (fingerprint, schema.clone()));
+        self.by_table_id
+            .insert(event.table_id(), (fingerprint, schema.clone()));
         Ok(schema)
     }
 }
@@ -378,7 +457,14 @@ fn table_map_fingerprint(event: &TableMapEvent<'_>) -> Vec<u8> {
     bytes.extend_from_slice(event.table_name_raw());
     bytes.push(0);
     for index in 0..event.columns_count() as usize {
-        bytes.push(event.get_raw_column_type(index).ok().flatten().map(|t| t as u8).unwrap_or(0));
+        bytes.push(
+            event
+                .get_raw_column_type(index)
+                .ok()
+                .flatten()
+                .map(|t| t as u8)
+                .unwrap_or(0),
+        );
         bytes.extend_from_slice(event.get_column_metadata(index).unwrap_or(&[]));
     }
     for field in event.iter_optional_meta().flatten() {
@@ -393,13 +479,22 @@ mod tests {
 
     #[test]
     fn enum_and_set_labels_are_read_from_column_type() {
-        assert_eq!(parse_labels("enum('small','large')"), vec!["small", "large"]);
-        assert_eq!(parse_labels("set('a','it''s','c,d')"), vec!["a", "it's", "c,d"]);
+        assert_eq!(
+            parse_labels("enum('small','large')"),
+            vec!["small", "large"]
+        );
+        assert_eq!(
+            parse_labels("set('a','it''s','c,d')"),
+            vec!["a", "it's", "c,d"]
+        );
         assert!(parse_labels("int(11)").is_empty());
     }
 
     #[test]
     fn default_charsets_spread_with_overrides() {
-        assert_eq!(spread_collations(45, [(1, 8)].into_iter(), 3), vec![45, 8, 45]);
+        assert_eq!(
+            spread_collations(45, [(1, 8)].into_iter(), 3),
+            vec![45, 8, 45]
+        );
     }
 }

@@ -4,21 +4,27 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use sluice_tests::daemon::{PluginEntry, RunningDaemon, config_toml, current_position, decode_record, parse_record_schema};
+use sluice_tests::daemon::{
+    PluginEntry, RunningDaemon, config_toml, current_position, decode_record, parse_record_schema,
+};
 use sluice_tests::harness::{Broker, MariaDb, consume};
 use sluice_tests::plugins::build_plugin;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("SLUICE_LOG").unwrap_or_else(|_| "warn,sluice=info".into()))
+        .with_env_filter(std::env::var("SLUICE_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
 
     step("starting a private MariaDB (ROW binlog) and a tansu Kafka-protocol broker");
     let (db, broker) = tokio::join!(MariaDb::start(), Broker::start());
     let (db, broker) = (db?, broker?);
-    println!("    MariaDB on 127.0.0.1:{}, broker on {}", db.port(), broker.bootstrap_servers());
+    println!(
+        "    MariaDB on 127.0.0.1:{}, broker on {}",
+        db.port(),
+        broker.bootstrap_servers()
+    );
 
     step("creating the demo schema");
     db.execute_all(&[
@@ -47,7 +53,10 @@ async fn main() -> anyhow::Result<()> {
         &[PluginEntry {
             name: "router".into(),
             path: plugin,
-            config: vec![("drop_tables".into(), "demo.audit_*".into()), ("topic_template".into(), "{database}.{table}".into())],
+            config: vec![
+                ("drop_tables".into(), "demo.audit_*".into()),
+                ("topic_template".into(), "{database}.{table}".into()),
+            ],
         }],
     );
     step("the daemon's config");
@@ -56,7 +65,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let daemon = RunningDaemon::start(&config, state.path())?;
 
-    step("writing sample changes: 2 customers, 3 orders, an update, a delete, and audit rows the plugin drops");
+    step(
+        "writing sample changes: 2 customers, 3 orders, an update, a delete, and audit rows the plugin drops",
+    );
     db.execute_all(&[
         "BEGIN",
         "INSERT INTO demo.customers VALUES (1, 'Ada Lovelace', 'ada@example.com'), (2, 'Alan Turing', 'alan@example.com')",
@@ -74,11 +85,22 @@ async fn main() -> anyhow::Result<()> {
 
     let schema = parse_record_schema(sluice::encode::dts_avro::RECORD_AVSC)?;
     for (topic, expected) in [("demo.customers", 3), ("demo.orders", 5)] {
-        let messages = consume(&broker.bootstrap_servers(), topic, expected, Duration::from_secs(60)).await?;
+        let messages = consume(
+            &broker.bootstrap_servers(),
+            topic,
+            expected,
+            Duration::from_secs(60),
+        )
+        .await?;
         step(&format!("topic {topic}: {} records", messages.len()));
         for message in &messages {
-            let record = decode_record(&schema, &message.payload).context("decoding a DTS record")?;
-            let key = message.key.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+            let record =
+                decode_record(&schema, &message.payload).context("decoding a DTS record")?;
+            let key = message
+                .key
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
             println!(
                 "  #{} {} {} key={} position={} txid={}",
                 record.id,
@@ -88,21 +110,36 @@ async fn main() -> anyhow::Result<()> {
                 record.source_position,
                 record.source_txid
             );
-            let names: Vec<&str> = record.fields.iter().map(|(name, _)| name.as_str()).collect();
+            let names: Vec<&str> = record
+                .fields
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .collect();
             for (label, image) in [("before", &record.before), ("after ", &record.after)] {
                 if let Some(values) = image {
                     let pairs: Vec<String> = names
                         .iter()
                         .zip(values)
-                        .map(|(name, value)| format!("{name}={}", value.as_deref().unwrap_or("NULL")))
+                        .map(|(name, value)| {
+                            format!("{name}={}", value.as_deref().unwrap_or("NULL"))
+                        })
                         .collect();
                     println!("      {label} {}", pairs.join(" "));
                 }
             }
         }
     }
-    let audit = consume(&broker.bootstrap_servers(), "demo.audit_log", usize::MAX, Duration::from_secs(2)).await?;
-    step(&format!("topic demo.audit_log: {} records (dropped by the plugin)", audit.len()));
+    let audit = consume(
+        &broker.bootstrap_servers(),
+        "demo.audit_log",
+        usize::MAX,
+        Duration::from_secs(2),
+    )
+    .await?;
+    step(&format!(
+        "topic demo.audit_log: {} records (dropped by the plugin)",
+        audit.len()
+    ));
 
     daemon.stop().await?;
     step("stopped the daemon; its checkpoint");
