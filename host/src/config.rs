@@ -611,12 +611,26 @@ mod tests {
     fn the_documented_example_config_is_accepted() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sluice.toml");
         let text = std::fs::read_to_string(&path).unwrap();
-        let raw: RawConfig = toml::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let raw: RawConfig =
+            toml::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
         assert_eq!(raw.plugins.len(), 1);
-        let inline = text.replace("password_env = \"SLUICE_MYSQL_PASSWORD\"", "password = \"x\"");
+        let inline = text.replace(
+            "password_env = \"SLUICE_MYSQL_PASSWORD\"",
+            "password = \"x\"",
+        );
         let config = Config::from_toml_str(&inline, Path::new("/etc/sluice")).unwrap();
-        assert_eq!(config.plugins[0].path, PathBuf::from("/etc/sluice/plugins/route_by_table.wasm"));
-        assert_eq!(config.kafka.options.get("compression.type").map(String::as_str), Some("lz4"));
+        assert_eq!(
+            config.plugins[0].path,
+            PathBuf::from("/etc/sluice/plugins/route_by_table.wasm")
+        );
+        assert_eq!(
+            config
+                .kafka
+                .options
+                .get("compression.type")
+                .map(String::as_str),
+            Some("lz4")
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! - `sourcePosition` is `file:offset#row` (see [`crate::source::position`]), `safeSourcePosition` the
 //!   start of the enclosing transaction as `file:offset`, `sourceTxid` the GTID (empty without one);
 //! - `tags` holds `pk_uk_info`, a JSON object `{"PRIMARY":["col",...]}` (empty object without a key);
+//! - `dataTypeNumber` is the binlog column type, except DATE, reported as 10 rather than the binlog's
+//!   internal NEWDATE 14;
 //! - `Integer.precision` is the column's storage size in bytes; `Float.precision`/`scale` are 0;
 //! - TEXT columns (binlog type BLOB with a non-binary charset) are carried as `Character` with their
 //!   charset; BLOB and BINARY data as `BinaryObject`; `BinaryObject.type` and `TextObject.type` are
@@ -121,7 +123,10 @@ impl DtsAvroEncoder {
                 .map(|column| {
                     Value::Record(vec![
                         ("name".into(), Value::String(column.name.clone())),
-                        ("dataTypeNumber".into(), Value::Int(column.type_code as i32)),
+                        (
+                            "dataTypeNumber".into(),
+                            Value::Int(data_type_number(column)),
+                        ),
                     ])
                 })
                 .collect(),
@@ -203,6 +208,15 @@ impl DtsAvroEncoder {
                 Value::Long(change.timestamp as i64 * 1000),
             ),
         ])
+    }
+}
+
+/// The `dataTypeNumber` of a column: its binlog type code, except that DATE columns, which the binlog
+/// stores as the internal NEWDATE (14), are reported as DATE (10), as the server reports them to clients.
+fn data_type_number(column: &ColumnSchema) -> i32 {
+    match column.type_code {
+        type_code::NEWDATE => type_code::DATE as i32,
+        code => code as i32,
     }
 }
 
