@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::source::position::{BinlogPosition, RecordPosition};
+use crate::source::snapshot::progress::ProgressUpdate;
 
 /// A MySQL column type code, as in the binlog's TABLE_MAP event and DTS's `dataTypeNumber`
 /// (`DECIMAL 0 ... GEOMETRY 255`). For ENUM and SET this is the real type (247, 248), not the
@@ -91,9 +92,7 @@ pub struct Charset {
 
 impl Charset {
     pub fn binary() -> Self {
-        Self {
-            name: "binary".into(),
-        }
+        Self { name: "binary".into() }
     }
 
     pub fn is_binary(&self) -> bool {
@@ -199,9 +198,19 @@ pub struct TransactionInfo {
     pub start: BinlogPosition,
 }
 
+/// Where a row change came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A rows event of the binlog.
+    Binlog,
+    /// A snapshot chunk: the row as it was at the chunk's consistent point.
+    Snapshot,
+}
+
 /// One row change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowChange {
+    pub origin: Origin,
     pub table: Arc<TableSchema>,
     pub operation: Operation,
     pub before: Option<Vec<ColumnValue>>,
@@ -212,11 +221,13 @@ pub struct RowChange {
     pub transaction: Arc<TransactionInfo>,
 }
 
-/// The end of a source transaction: everything before it is one atomic unit, and `resume_from` is
-/// the position right after it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The end of a source transaction (or of a snapshot chunk): everything before it is one atomic unit,
+/// and `resume_from` is the position right after it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Commit {
     pub resume_from: BinlogPosition,
+    /// Snapshot progress that becomes durable with this commit.
+    pub progress: Vec<ProgressUpdate>,
 }
 
 /// What the source emits, in binlog order.

@@ -10,38 +10,35 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::source::position::BinlogPosition;
+use crate::source::snapshot::progress::SnapshotState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     #[error("cannot read checkpoint `{path}`: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "checkpoint `{path}` is damaged ({detail}); restore it, or delete it to start from source.start"
-    )]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("checkpoint `{path}` is damaged ({detail}); restore it, or delete it to start from source.start")]
     Damaged { path: PathBuf, detail: String },
     #[error("cannot write checkpoint `{path}`: {source}; check checkpoint.path and the disk")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
 }
 
 /// What the checkpoint file holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoint {
     /// Where to resume reading the binlog.
     pub position: BinlogPosition,
     /// The DTS record id the next published record gets.
     pub next_record_id: i64,
+    /// How far each table's snapshot got (tables never snapshotted are absent).
+    pub snapshot: SnapshotState,
 }
 
 #[derive(Serialize, Deserialize)]
 struct CheckpointFile {
     position: String,
     next_record_id: i64,
+    #[serde(default)]
+    snapshot: SnapshotState,
 }
 
 /// Reads and writes one checkpoint file.
@@ -75,14 +72,15 @@ impl CheckpointStore {
             path: self.path.clone(),
             detail,
         };
-        let file: CheckpointFile =
-            serde_json::from_str(&text).map_err(|error| damaged(error.to_string()))?;
-        let position = file.position.parse().map_err(
-            |error: crate::source::position::ParsePositionError| damaged(error.to_string()),
-        )?;
+        let file: CheckpointFile = serde_json::from_str(&text).map_err(|error| damaged(error.to_string()))?;
+        let position = file
+            .position
+            .parse()
+            .map_err(|error: crate::source::position::ParsePositionError| damaged(error.to_string()))?;
         Ok(Some(Checkpoint {
             position,
             next_record_id: file.next_record_id,
+            snapshot: file.snapshot,
         }))
     }
 
@@ -101,6 +99,7 @@ impl CheckpointStore {
         let file = CheckpointFile {
             position: checkpoint.position.to_string(),
             next_record_id: checkpoint.next_record_id,
+            snapshot: checkpoint.snapshot.clone(),
         };
         let text = serde_json::to_string_pretty(&file).expect("a checkpoint serialises");
         let mut temporary = self.path.clone().into_os_string();
@@ -132,12 +131,19 @@ mod tests {
         let checkpoint = Checkpoint {
             position: BinlogPosition::new("mysql-bin.000002", 1234),
             next_record_id: 99,
+            snapshot: SnapshotState::from([(
+                "shop.orders".to_owned(),
+                crate::source::snapshot::progress::TableProgress::After(vec![
+                    crate::source::snapshot::progress::KeyValue::Int(7),
+                ]),
+            )]),
         };
         store.store(&checkpoint).unwrap();
         assert_eq!(store.load().unwrap(), Some(checkpoint.clone()));
         let later = Checkpoint {
             position: BinlogPosition::new("mysql-bin.000002", 5000),
             next_record_id: 120,
+            snapshot: SnapshotState::new(),
         };
         store.store(&later).unwrap();
         assert_eq!(store.load().unwrap(), Some(later));
@@ -150,9 +156,6 @@ mod tests {
         let path = dir.path().join("checkpoint.json");
         std::fs::write(&path, "{\"position\": \"nope\", \"next_record_id\": 1}").unwrap();
         let error = CheckpointStore::new(&path).load().unwrap_err().to_string();
-        assert!(
-            error.contains("damaged") && error.contains("delete it"),
-            "{error}"
-        );
+        assert!(error.contains("damaged") && error.contains("delete it"), "{error}");
     }
 }

@@ -72,10 +72,7 @@ fn run_command(path: &std::path::Path) -> ExitCode {
         Ok(config) => config,
         Err(error) => return fail(exit_code::CONFIG, &error),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(exit_code::FAILURE, &error),
     };

@@ -10,16 +10,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::change::TableName;
 use crate::source::position::BinlogPosition;
 
 /// Why a configuration could not be used. Each message names the key or file to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file `{path}`: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file `{path}` is not valid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config key `{key}`: {message}")]
@@ -45,7 +43,56 @@ pub struct RawConfig {
     #[serde(default)]
     pub pipeline: RawPipeline,
     #[serde(default)]
+    pub snapshot: RawSnapshot,
+    #[serde(default)]
     pub plugins: Vec<RawPlugin>,
+}
+
+/// When sluice snapshots the captured tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotMode {
+    /// Snapshot the selected tables when there is no checkpoint yet, then stream.
+    Initial,
+    /// Only stream.
+    Never,
+    /// Snapshot, then exit once every snapshot row is acknowledged.
+    InitialOnly,
+    /// Like `initial`, and snapshot again when the checkpointed position is no longer on the server.
+    WhenNeeded,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSnapshot {
+    /// `initial` (default), `never`, `initial_only` or `when_needed`.
+    #[serde(default = "default_snapshot_mode")]
+    pub mode: SnapshotMode,
+    /// Rows per chunk; each chunk is one short read-only transaction and one checkpoint step.
+    #[serde(default = "default_chunk_size")]
+    pub chunk_size: usize,
+    /// Tables snapshotted at the same time, each over its own connection.
+    #[serde(default = "default_parallel_tables")]
+    pub parallel_tables: usize,
+    /// On a server without a lock-free consistent point (MySQL), allow a brief global read lock
+    /// (FLUSH TABLES WITH READ LOCK, needs RELOAD) per chunk. Off by default.
+    #[serde(default)]
+    pub allow_global_lock: bool,
+    /// A `database.table` whose inserted rows ask for a re-snapshot of the table named in their
+    /// `target` column, e.g. `INSERT INTO ops.sluice_signal (target) VALUES ('shop.orders')`.
+    pub signal_table: Option<String>,
+}
+
+impl Default for RawSnapshot {
+    fn default() -> Self {
+        Self {
+            mode: default_snapshot_mode(),
+            chunk_size: default_chunk_size(),
+            parallel_tables: default_parallel_tables(),
+            allow_global_lock: false,
+            signal_table: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,6 +191,15 @@ pub struct RawPlugin {
     pub config: BTreeMap<String, String>,
 }
 
+fn default_snapshot_mode() -> SnapshotMode {
+    SnapshotMode::Initial
+}
+fn default_chunk_size() -> usize {
+    10_000
+}
+fn default_parallel_tables() -> usize {
+    2
+}
 fn default_true() -> bool {
     true
 }
@@ -223,18 +279,12 @@ pub struct TablePattern {
 impl TablePattern {
     pub fn parse(text: &str) -> Result<Self, String> {
         let Some((database, table)) = text.split_once('.') else {
-            return Err(format!(
-                "table pattern `{text}` is not of the form `database.table`"
-            ));
+            return Err(format!("table pattern `{text}` is not of the form `database.table`"));
         };
         if database.is_empty() || table.is_empty() {
-            return Err(format!(
-                "table pattern `{text}` has an empty database or table part"
-            ));
+            return Err(format!("table pattern `{text}` has an empty database or table part"));
         }
-        Ok(Self {
-            text: text.to_owned(),
-        })
+        Ok(Self { text: text.to_owned() })
     }
 
     pub fn matches(&self, database: &str, table: &str) -> bool {
@@ -290,9 +340,7 @@ pub struct SourceConfig {
 impl SourceConfig {
     /// Whether a change of this table is captured.
     pub fn captures(&self, database: &str, table: &str) -> bool {
-        self.tables
-            .iter()
-            .any(|pattern| pattern.matches(database, table))
+        self.tables.iter().any(|pattern| pattern.matches(database, table))
     }
 
     /// `host:port`, for messages.
@@ -325,6 +373,15 @@ pub struct PipelineConfig {
 }
 
 #[derive(Debug, Clone)]
+pub struct SnapshotConfig {
+    pub mode: SnapshotMode,
+    pub chunk_size: usize,
+    pub parallel_tables: usize,
+    pub allow_global_lock: bool,
+    pub signal_table: Option<TableName>,
+}
+
+#[derive(Debug, Clone)]
 pub struct PluginConfig {
     pub name: String,
     pub path: PathBuf,
@@ -338,6 +395,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub checkpoint: CheckpointConfig,
     pub pipeline: PipelineConfig,
+    pub snapshot: SnapshotConfig,
     pub plugins: Vec<PluginConfig>,
 }
 
@@ -394,24 +452,36 @@ impl Config {
         if pipeline.max_in_flight == 0 {
             return Err(invalid("pipeline.max_in_flight", "must be at least 1"));
         }
+        let snapshot = raw.snapshot;
+        if snapshot.chunk_size == 0 {
+            return Err(invalid("snapshot.chunk_size", "must be at least 1"));
+        }
+        if snapshot.parallel_tables == 0 {
+            return Err(invalid("snapshot.parallel_tables", "must be at least 1"));
+        }
+        let signal_table = match snapshot.signal_table {
+            None => None,
+            Some(text) => match text.split_once('.') {
+                Some((database, table)) if !database.is_empty() && !table.is_empty() && !text.contains('*') => {
+                    Some(TableName::new(database, table))
+                }
+                _ => {
+                    return Err(invalid(
+                        "snapshot.signal_table",
+                        format!("`{text}` is not a `database.table` name"),
+                    ));
+                }
+            },
+        };
         let mut plugins = Vec::with_capacity(raw.plugins.len());
         for (index, plugin) in raw.plugins.into_iter().enumerate() {
             if plugin.name.trim().is_empty() {
-                return Err(invalid(
-                    &format!("plugins[{index}].name"),
-                    "must not be empty",
-                ));
+                return Err(invalid(&format!("plugins[{index}].name"), "must not be empty"));
             }
-            if plugins
-                .iter()
-                .any(|known: &PluginConfig| known.name == plugin.name)
-            {
+            if plugins.iter().any(|known: &PluginConfig| known.name == plugin.name) {
                 return Err(invalid(
                     &format!("plugins[{index}].name"),
-                    format!(
-                        "plugin name `{}` is used twice; names must be unique",
-                        plugin.name
-                    ),
+                    format!("plugin name `{}` is used twice; names must be unique", plugin.name),
                 ));
             }
             plugins.push(PluginConfig {
@@ -438,6 +508,13 @@ impl Config {
                 batch_max_changes: pipeline.batch_max_changes,
                 channel_capacity: pipeline.channel_capacity,
                 max_in_flight: pipeline.max_in_flight,
+            },
+            snapshot: SnapshotConfig {
+                mode: snapshot.mode,
+                chunk_size: snapshot.chunk_size,
+                parallel_tables: snapshot.parallel_tables,
+                allow_global_lock: snapshot.allow_global_lock,
+                signal_table,
             },
             plugins,
         })
@@ -551,23 +628,33 @@ mod tests {
     }
 
     #[test]
+    fn snapshot_settings_default_to_an_initial_snapshot() {
+        let config = Config::from_toml_str(MINIMAL, Path::new(".")).unwrap();
+        assert_eq!(config.snapshot.mode, SnapshotMode::Initial);
+        let text = format!("{MINIMAL}\n[snapshot]\nmode = \"when_needed\"\nsignal_table = \"ops.signal\"\n");
+        let config = Config::from_toml_str(&text, Path::new(".")).unwrap();
+        assert_eq!(config.snapshot.mode, SnapshotMode::WhenNeeded);
+        assert_eq!(config.snapshot.signal_table, Some(TableName::new("ops", "signal")));
+        let text = format!("{MINIMAL}\n[snapshot]\nmode = \"sometimes\"\n");
+        assert!(
+            Config::from_toml_str(&text, Path::new("."))
+                .unwrap_err()
+                .to_string()
+                .contains("sometimes")
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_refused_by_name() {
         let text = MINIMAL.replace("server_id = 7", "server_id = 7\nserverid = 8");
-        let error = Config::from_toml_str(&text, Path::new("."))
-            .unwrap_err()
-            .to_string();
+        let error = Config::from_toml_str(&text, Path::new(".")).unwrap_err().to_string();
         assert!(error.contains("unknown field `serverid`"), "{error}");
     }
 
     #[test]
     fn a_bad_start_position_names_the_key() {
-        let text = MINIMAL.replace(
-            "tables = [\"shop.*\"]",
-            "tables = [\"shop.*\"]\nstart = \"mysql-bin\"",
-        );
-        let error = Config::from_toml_str(&text, Path::new("."))
-            .unwrap_err()
-            .to_string();
+        let text = MINIMAL.replace("tables = [\"shop.*\"]", "tables = [\"shop.*\"]\nstart = \"mysql-bin\"");
+        let error = Config::from_toml_str(&text, Path::new(".")).unwrap_err().to_string();
         assert!(error.starts_with("config key `source.start`"), "{error}");
     }
 
@@ -590,13 +677,8 @@ mod tests {
             "password = \"pw\"",
             "password_env = \"SLUICE_TEST_SURELY_UNSET_VARIABLE\"",
         );
-        let error = Config::from_toml_str(&text, Path::new("."))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("SLUICE_TEST_SURELY_UNSET_VARIABLE"),
-            "{error}"
-        );
+        let error = Config::from_toml_str(&text, Path::new(".")).unwrap_err().to_string();
+        assert!(error.contains("SLUICE_TEST_SURELY_UNSET_VARIABLE"), "{error}");
     }
 
     #[test]
@@ -611,24 +693,16 @@ mod tests {
     fn the_documented_example_config_is_accepted() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sluice.toml");
         let text = std::fs::read_to_string(&path).unwrap();
-        let raw: RawConfig =
-            toml::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let raw: RawConfig = toml::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
         assert_eq!(raw.plugins.len(), 1);
-        let inline = text.replace(
-            "password_env = \"SLUICE_MYSQL_PASSWORD\"",
-            "password = \"x\"",
-        );
+        let inline = text.replace("password_env = \"SLUICE_MYSQL_PASSWORD\"", "password = \"x\"");
         let config = Config::from_toml_str(&inline, Path::new("/etc/sluice")).unwrap();
         assert_eq!(
             config.plugins[0].path,
             PathBuf::from("/etc/sluice/plugins/route_by_table.wasm")
         );
         assert_eq!(
-            config
-                .kafka
-                .options
-                .get("compression.type")
-                .map(String::as_str),
+            config.kafka.options.get("compression.type").map(String::as_str),
             Some("lz4")
         );
     }

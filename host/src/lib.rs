@@ -13,6 +13,7 @@ pub mod plugin;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
+pub mod start;
 
 pub use config::Config;
 pub use pipeline::{RunError, run};

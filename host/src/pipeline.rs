@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 
 use crate::change::Change;
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
-use crate::config::Config;
+use crate::config::{Config, SnapshotMode};
 use crate::encode::dts_avro::DtsAvroEncoder;
 use crate::encode::{EncodeError, OutMessage, key};
 use crate::plugin::PluginError;
@@ -32,10 +32,15 @@ use crate::shutdown::{self, Shutdown};
 use crate::sink::SinkError;
 use crate::sink::kafka::KafkaSink;
 use crate::source::SourceError;
-use crate::source::binlog::{BinlogReader, resolve_start};
+use crate::source::binlog::BinlogReader;
+use crate::source::binlog::SnapshotHandoff;
 use crate::source::connect::connect_with_retry;
+use crate::source::position::BinlogPosition;
 use crate::source::preconditions::{ServerSettings, ensure_streamable};
 use crate::source::schema::SchemaCatalog;
+use crate::source::snapshot::coordinator::SnapshotCoordinator;
+use crate::source::snapshot::progress::{ProgressUpdate, TableProgress, apply as apply_progress};
+use crate::start::starting_checkpoint;
 
 /// Why the daemon stopped.
 #[derive(Debug, thiserror::Error)]
@@ -52,28 +57,30 @@ pub enum RunError {
     Checkpoint(#[from] CheckpointError),
 }
 
+/// The end of a source transaction, as the acknowledger applies it to the checkpoint.
+struct CommitMark {
+    position: BinlogPosition,
+    next_record_id: i64,
+    progress: Vec<ProgressUpdate>,
+}
+
 /// What the encoder hands to the sink.
 enum Outgoing {
     Message(OutMessage),
-    Commit(Checkpoint),
+    Commit(CommitMark),
 }
 
 /// What the sink hands to the acknowledger, in send order.
 enum Pending {
-    Delivery {
-        topic: String,
-        delivery: DeliveryFuture,
-    },
-    Commit(Checkpoint),
+    Delivery { topic: String, delivery: DeliveryFuture },
+    Commit(CommitMark),
 }
 
 /// Runs the pipeline until `shutdown` fires (returns `Ok`) or a stage fails.
 pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError> {
     let chain = PluginChain::load(&config.plugins).await?;
 
-    let Some(mut conn) =
-        connect_with_retry(&config.source, "settings check", &mut shutdown).await?
-    else {
+    let Some(mut conn) = connect_with_retry(&config.source, "settings check", &mut shutdown).await? else {
         return Ok(());
     };
     let settings = ServerSettings::fetch(&mut conn).await?;
@@ -81,23 +88,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
     tracing::info!(server = %config.source.address(), version = %settings.version, "source server is streamable");
 
     let store = CheckpointStore::new(&config.checkpoint.path);
-    let checkpoint = match store.load()? {
-        Some(checkpoint) => {
-            tracing::info!(position = %checkpoint.position, "resuming from checkpoint");
-            checkpoint
-        }
-        None => {
-            let position = resolve_start(&mut conn, &config.source.start).await?;
-            let checkpoint = Checkpoint {
-                position,
-                next_record_id: 0,
-            };
-            // Remember the start at once, so a restart before the first commit does not skip ahead.
-            store.store(&checkpoint)?;
-            tracing::info!(position = %checkpoint.position, start = %config.source.start, "no checkpoint yet; starting from source.start");
-            checkpoint
-        }
-    };
+    let checkpoint = starting_checkpoint(&mut conn, &config, &store).await?;
     let catalog = SchemaCatalog::new(conn).await?;
 
     let sink = KafkaSink::new(&config.kafka)?;
@@ -113,12 +104,41 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
 
     // A failing stage stops the reader through this internal trigger.
     let (stop_trigger, stop) = shutdown::channel();
+    let owes_snapshot = checkpoint
+        .snapshot
+        .values()
+        .any(|progress| *progress != TableProgress::Done);
+    let snapshots_wanted = config.snapshot.mode != SnapshotMode::Never
+        && (owes_snapshot
+            || config.snapshot.signal_table.is_some()
+            || config.snapshot.mode == SnapshotMode::InitialOnly);
+    let mut coordinator = None;
+    let handoff = if snapshots_wanted {
+        let (chunks_tx, chunks_rx) = mpsc::channel(config.snapshot.parallel_tables);
+        let (requests_tx, requests_rx) = mpsc::channel(64);
+        coordinator = Some(SnapshotCoordinator::new(
+            config.source.clone(),
+            config.snapshot.clone(),
+            &checkpoint.snapshot,
+            requests_rx,
+            chunks_tx,
+        ));
+        SnapshotHandoff {
+            chunks: Some(chunks_rx),
+            requests: Some(requests_tx),
+            signal_table: config.snapshot.signal_table.clone(),
+            stop_when_finished: config.snapshot.mode == SnapshotMode::InitialOnly,
+        }
+    } else {
+        SnapshotHandoff::none()
+    };
     let reader = BinlogReader::new(
         config.source.clone(),
         catalog,
         config.pipeline.batch_max_changes,
         changes_tx,
         checkpoint.position.clone(),
+        handoff,
     );
     let encoder = DtsAvroEncoder::new(settings.version.clone());
     let checkpoint_interval = Duration::from_millis(config.checkpoint.interval_ms);
@@ -132,6 +152,10 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
             stop_trigger.trigger();
         });
     }
+    if let Some(coordinator) = coordinator {
+        let stop = stop.clone();
+        tasks.spawn(async move { coordinator.run(stop).await.map_err(RunError::from) });
+    }
     tasks.spawn(async move { reader.run(stop).await.map_err(RunError::from) });
     tasks.spawn(run_chain(chain, changes_rx, routed_tx));
     tasks.spawn(run_encoder(
@@ -142,12 +166,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         outgoing_tx,
     ));
     tasks.spawn(run_sink(sink, outgoing_rx, pending_tx));
-    tasks.spawn(run_acknowledger(
-        store,
-        checkpoint,
-        checkpoint_interval,
-        pending_rx,
-    ));
+    tasks.spawn(run_acknowledger(store, checkpoint, checkpoint_interval, pending_rx));
 
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
@@ -194,22 +213,15 @@ async fn run_encoder(
                 Routed::Row(row) => {
                     let payload = encoder.encode(next_record_id, &row)?;
                     next_record_id += 1;
-                    let key = row
-                        .routing
-                        .key
-                        .clone()
-                        .or_else(|| key::primary_key(&row.change));
+                    let key = row.routing.key.clone().or_else(|| key::primary_key(&row.change));
                     let topic = row.routing.topic.unwrap_or_else(|| default_topic.clone());
-                    outgoing.push(Outgoing::Message(OutMessage {
-                        topic,
-                        key,
-                        payload,
-                    }));
+                    outgoing.push(Outgoing::Message(OutMessage { topic, key, payload }));
                 }
                 Routed::Commit(commit) => {
-                    outgoing.push(Outgoing::Commit(Checkpoint {
+                    outgoing.push(Outgoing::Commit(CommitMark {
                         position: commit.resume_from,
                         next_record_id,
+                        progress: commit.progress,
                     }));
                 }
             }
@@ -236,7 +248,7 @@ async fn run_sink(
                         delivery,
                     }
                 }
-                Outgoing::Commit(checkpoint) => Pending::Commit(checkpoint),
+                Outgoing::Commit(mark) => Pending::Commit(mark),
             };
             if pending.send(next).await.is_err() {
                 return Ok(());
@@ -271,8 +283,12 @@ async fn run_acknowledger(
                     .into());
                 }
             },
-            Pending::Commit(checkpoint) => {
-                acknowledged = checkpoint;
+            Pending::Commit(mark) => {
+                acknowledged.position = mark.position;
+                acknowledged.next_record_id = mark.next_record_id;
+                for update in &mark.progress {
+                    apply_progress(&mut acknowledged.snapshot, update);
+                }
                 if last_write.elapsed() >= interval && acknowledged != stored {
                     store.store(&acknowledged)?;
                     stored = acknowledged.clone();

@@ -26,11 +26,7 @@ pub fn repository_root() -> PathBuf {
 
 /// Runs `cargo build <args> --message-format=json-render-diagnostics` once per process and returns the
 /// file of target `target_name` that `is_wanted` picks among the files cargo reports for it.
-pub fn build_artifact(
-    args: &[&str],
-    target_name: &str,
-    is_wanted: fn(&str) -> bool,
-) -> anyhow::Result<PathBuf> {
+pub fn build_artifact(args: &[&str], target_name: &str, is_wanted: fn(&str) -> bool) -> anyhow::Result<PathBuf> {
     let description = format!("{args:?} {target_name}");
     let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(path) = built.get(&description).filter(|path| path.is_file()) {
@@ -45,9 +41,7 @@ pub fn build_artifact(
         .arg("--message-format=json-render-diagnostics")
         .current_dir(repository_root())
         .stdin(Stdio::null());
-    let output = command
-        .output()
-        .with_context(|| format!("running {command:?}"))?;
+    let output = command.output().with_context(|| format!("running {command:?}"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
@@ -64,36 +58,22 @@ pub fn build_artifact(
         );
     };
     if !path.is_file() {
-        bail!(
-            "cargo reported `{}`, but there is no file there",
-            path.display()
-        );
+        bail!("cargo reported `{}`, but there is no file there", path.display());
     }
     built.insert(description, path.clone());
     Ok(path)
 }
 
 /// The wanted file among the `compiler-artifact` messages (one JSON object per line) of a target.
-fn find_artifact(
-    cargo_json: &str,
-    target_name: &str,
-    is_wanted: fn(&str) -> bool,
-) -> Option<PathBuf> {
+fn find_artifact(cargo_json: &str, target_name: &str, is_wanted: fn(&str) -> bool) -> Option<PathBuf> {
     cargo_json
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| {
-            message["reason"] == "compiler-artifact" && message["target"]["name"] == target_name
-        })
+        .filter(|message| message["reason"] == "compiler-artifact" && message["target"]["name"] == target_name)
         .flat_map(|message| {
             let mut files: Vec<String> = message["filenames"]
                 .as_array()
-                .map(|names| {
-                    names
-                        .iter()
-                        .filter_map(|n| n.as_str().map(str::to_owned))
-                        .collect()
-                })
+                .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
                 .unwrap_or_default();
             files.extend(message["executable"].as_str().map(str::to_owned));
             files
@@ -110,9 +90,7 @@ fn tail(text: &str) -> String {
 /// Builds the `sluice` daemon binary (debug) and returns its path.
 pub fn sluice_binary() -> anyhow::Result<PathBuf> {
     build_artifact(&["-p", "sluice", "--bin", "sluice"], "sluice", |file| {
-        Path::new(file)
-            .file_name()
-            .is_some_and(|name| name == "sluice")
+        Path::new(file).file_name().is_some_and(|name| name == "sluice")
     })
 }
 

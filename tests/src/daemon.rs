@@ -72,10 +72,7 @@ interval_ms = 200
 /// The server's current binlog position, `file:offset`.
 pub async fn current_position(db: &MariaDb) -> anyhow::Result<String> {
     let mut conn = db.admin_conn().await?;
-    let row: mysql_async::Row = conn
-        .query_first("SHOW MASTER STATUS")
-        .await?
-        .context("binlog is off")?;
+    let row: mysql_async::Row = conn.query_first("SHOW MASTER STATUS").await?.context("binlog is off")?;
     let file: String = row.get(0).context("no file")?;
     let offset: u64 = row.get(1).context("no offset")?;
     Ok(format!("{file}:{offset}"))
@@ -160,8 +157,7 @@ pub fn parse_record_schema(avsc: &str) -> anyhow::Result<(Schema, Vec<Schema>)> 
 /// The DTS reference schema from `../shared/dts-avro/Record.avsc`, independent of sluice's copy.
 pub fn reference_schema() -> anyhow::Result<(Schema, Vec<Schema>)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/dts-avro/Record.avsc");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     parse_record_schema(&text)
 }
 
@@ -210,9 +206,7 @@ pub fn render(value: &Value) -> Option<String> {
     if let Some(Value::String(v)) = get("value") {
         return Some(v.clone()); // TextObject
     }
-    if let (Some(Value::Long(seconds)), Some(Value::Int(micros))) =
-        (get("timestamp"), get("millis"))
-    {
+    if let (Some(Value::Long(seconds)), Some(Value::Int(micros))) = (get("timestamp"), get("millis")) {
         return Some(format!("{seconds}.{micros:06}"));
     }
     // DateTime
@@ -245,16 +239,8 @@ fn image(value: &Value) -> Option<Vec<Option<String>>> {
 }
 
 /// Decodes one message value with the given schema.
-pub fn decode_record(
-    schema: &(Schema, Vec<Schema>),
-    mut payload: &[u8],
-) -> anyhow::Result<DecodedRecord> {
-    let value = apache_avro::from_avro_datum_schemata(
-        &schema.0,
-        schema.1.iter().collect(),
-        &mut payload,
-        None,
-    )?;
+pub fn decode_record(schema: &(Schema, Vec<Schema>), mut payload: &[u8]) -> anyhow::Result<DecodedRecord> {
+    let value = apache_avro::from_avro_datum_schemata(&schema.0, schema.1.iter().collect(), &mut payload, None)?;
     if !payload.is_empty() {
         bail!("{} bytes left after the record", payload.len());
     }
@@ -289,8 +275,7 @@ pub fn decode_record(
     };
     let tags = match field(&record, "tags")? {
         Value::Map(map) => {
-            let mut tags: Vec<(String, String)> =
-                map.iter().map(|(k, v)| (k.clone(), string(v))).collect();
+            let mut tags: Vec<(String, String)> = map.iter().map(|(k, v)| (k.clone(), string(v))).collect();
             tags.sort();
             tags
         }
@@ -331,10 +316,7 @@ impl DaemonProcess {
         let stderr = child.stderr.take().context("no stderr")?;
         let (sender, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
                 if sender.send(line).is_err() {
                     break;
                 }
@@ -348,23 +330,11 @@ impl DaemonProcess {
     }
 
     /// Waits until `count` stderr lines contain `needle`; false if the deadline passes first.
-    pub fn wait_for_lines(
-        &mut self,
-        needle: &str,
-        count: usize,
-        timeout: std::time::Duration,
-    ) -> bool {
+    pub fn wait_for_lines(&mut self, needle: &str, count: usize, timeout: std::time::Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
-        let mut found = self
-            .seen
-            .iter()
-            .filter(|line| line.contains(needle))
-            .count();
+        let mut found = self.seen.iter().filter(|line| line.contains(needle)).count();
         while found < count && std::time::Instant::now() < deadline {
-            if let Ok(line) = self
-                .lines
-                .recv_timeout(std::time::Duration::from_millis(100))
-            {
+            if let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_millis(100)) {
                 found += usize::from(line.contains(needle));
                 self.seen.push(line);
             }
@@ -389,10 +359,7 @@ impl DaemonProcess {
     /// Waits for the exit and returns the exit code and everything written to stderr.
     pub fn wait(mut self) -> anyhow::Result<(Option<i32>, String)> {
         let status = self.child.wait()?;
-        while let Ok(line) = self
-            .lines
-            .recv_timeout(std::time::Duration::from_millis(200))
-        {
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_millis(200)) {
             self.seen.push(line);
         }
         Ok((status.code(), self.seen.join("\n")))

@@ -53,18 +53,12 @@ fn run_to_exit(config: &str) -> (Option<i32>, String) {
     std::fs::write(&path, config).unwrap();
     let daemon = DaemonProcess::start(&path).unwrap();
     let (code, output) = daemon.wait().unwrap();
-    assert!(
-        !output.contains("never-shown-secret"),
-        "a secret leaked:\n{output}"
-    );
+    assert!(!output.contains("never-shown-secret"), "a secret leaked:\n{output}");
     (code, output)
 }
 
 fn plugin_config(path: &Path) -> String {
-    format!(
-        "\n[[plugins]]\nname = \"broken\"\npath = \"{}\"\n",
-        path.display()
-    )
+    format!("\n[[plugins]]\nname = \"broken\"\npath = \"{}\"\n", path.display())
 }
 
 #[test]
@@ -79,8 +73,7 @@ fn a_config_that_does_not_parse_exits_2_naming_the_file() {
 
 #[test]
 fn an_unknown_config_key_exits_2_naming_the_key() {
-    let text =
-        config_for_ports(3306, 9092, "").replace("server_id = 99", "server_id = 99\nsever_id = 98");
+    let text = config_for_ports(3306, 9092, "").replace("server_id = 99", "server_id = 99\nsever_id = 98");
     let (code, stderr) = run_to_exit(&text);
     assert_eq!(code, Some(EXIT_CONFIG), "{stderr}");
     assert!(stderr.contains("unknown field `sever_id`"), "{stderr}");
@@ -104,15 +97,10 @@ fn a_plugin_file_that_is_not_a_component_exits_4_naming_the_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let plugin = dir.path().join("garbage.wasm");
     std::fs::write(&plugin, b"this is not webassembly").unwrap();
-    let (code, stderr) = run_to_exit(&config_for_ports(
-        free_port(),
-        free_port(),
-        &plugin_config(&plugin),
-    ));
+    let (code, stderr) = run_to_exit(&config_for_ports(free_port(), free_port(), &plugin_config(&plugin)));
     assert_eq!(code, Some(EXIT_PLUGIN), "{stderr}");
     assert!(
-        stderr.contains("plugin `broken`")
-            && stderr.contains("is not a valid WebAssembly component"),
+        stderr.contains("plugin `broken`") && stderr.contains("is not a valid WebAssembly component"),
         "{stderr}"
     );
 }
@@ -123,11 +111,7 @@ fn a_component_without_the_contract_exits_4_naming_the_world() {
     let plugin = dir.path().join("empty.wasm");
     // The smallest valid component: the preamble of the component binary format, and nothing else.
     std::fs::write(&plugin, [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00]).unwrap();
-    let (code, stderr) = run_to_exit(&config_for_ports(
-        free_port(),
-        free_port(),
-        &plugin_config(&plugin),
-    ));
+    let (code, stderr) = run_to_exit(&config_for_ports(free_port(), free_port(), &plugin_config(&plugin)));
     assert_eq!(code, Some(EXIT_PLUGIN), "{stderr}");
     assert!(
         stderr.contains("does not implement the sluice plugin contract"),
@@ -152,15 +136,8 @@ fn an_unreachable_database_is_waited_for_and_sigterm_stops_cleanly() {
     assert!(daemon.is_running(), "sluice gave up instead of waiting");
     daemon.terminate().unwrap();
     let (code, output) = daemon.wait().unwrap();
-    assert_eq!(
-        code,
-        Some(0),
-        "SIGTERM while waiting should exit 0:\n{output}"
-    );
-    assert!(
-        !output.contains("never-shown-secret"),
-        "the password leaked:\n{output}"
-    );
+    assert_eq!(code, Some(0), "SIGTERM while waiting should exit 0:\n{output}");
+    assert!(!output.contains("never-shown-secret"), "the password leaked:\n{output}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,13 +146,11 @@ async fn an_unreachable_broker_is_waited_for_and_sigterm_stops_cleanly() -> anyh
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("sluice.toml");
     let kafka_port = free_port();
-    let text = config_for_ports(db.port(), kafka_port, "")
-        .replace("never-shown-secret", db.replication_user().1);
+    let text = config_for_ports(db.port(), kafka_port, "").replace("never-shown-secret", db.replication_user().1);
     std::fs::write(&path, text)?;
     let mut daemon = DaemonProcess::start(&path)?;
     let waiting = format!("waiting for Kafka at 127.0.0.1:{kafka_port}");
-    let seen =
-        tokio::task::block_in_place(|| daemon.wait_for_lines(&waiting, 2, Duration::from_secs(60)));
+    let seen = tokio::task::block_in_place(|| daemon.wait_for_lines(&waiting, 2, Duration::from_secs(60)));
     assert!(seen, "no '{waiting}' lines:\n{}", daemon.output());
     assert!(daemon.is_running(), "sluice gave up instead of waiting");
     daemon.terminate()?;
@@ -189,11 +164,9 @@ async fn an_unreachable_broker_is_waited_for_and_sigterm_stops_cleanly() -> anyh
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_password_exits_3_naming_the_user_without_showing_the_password()
--> anyhow::Result<()> {
+async fn a_wrong_password_exits_3_naming_the_user_without_showing_the_password() -> anyhow::Result<()> {
     let db = MariaDb::start().await?;
-    let (code, stderr) =
-        tokio::task::block_in_place(|| run_to_exit(&config_for_ports(db.port(), free_port(), "")));
+    let (code, stderr) = tokio::task::block_in_place(|| run_to_exit(&config_for_ports(db.port(), free_port(), "")));
     assert_eq!(code, Some(EXIT_SOURCE), "{stderr}");
     assert!(
         stderr.contains("cannot log in to MySQL") && stderr.contains("`sluice`"),

@@ -16,9 +16,7 @@ async fn mariadb_starts_with_row_binlog_and_a_replication_user() -> anyhow::Resu
 
     let mut admin = mariadb.admin_conn().await?;
     let (format, log_bin, row_image, row_metadata, server_id): (String, u8, String, String, u32) = admin
-        .query_first(
-            "SELECT @@binlog_format, @@log_bin, @@binlog_row_image, @@binlog_row_metadata, @@server_id",
-        )
+        .query_first("SELECT @@binlog_format, @@log_bin, @@binlog_row_image, @@binlog_row_metadata, @@server_id")
         .await?
         .expect("one row");
     assert_eq!(format, "ROW");
@@ -37,11 +35,7 @@ async fn mariadb_starts_with_row_binlog_and_a_replication_user() -> anyhow::Resu
         .prefer_socket(false);
     let mut replication = mysql_async::Conn::new(options).await?;
     let status: Vec<mysql_async::Row> = replication.query("SHOW MASTER STATUS").await?;
-    assert_eq!(
-        status.len(),
-        1,
-        "the replication user can read the binlog position"
-    );
+    assert_eq!(status.len(), 1, "the replication user can read the binlog position");
     replication.disconnect().await?;
 
     let mut by_url = mysql_async::Conn::from_url(mariadb.replication_url()).await?;
@@ -70,17 +64,12 @@ async fn mariadb_runs_statements_in_order_in_one_session() -> anyhow::Result<()>
             .is_err()
     );
     assert!(
-        mariadb
-            .execute("SELECT 1; SELECT * FROM shop.missing")
-            .await
-            .is_err(),
+        mariadb.execute("SELECT 1; SELECT * FROM shop.missing").await.is_err(),
         "a failing later statement fails the call"
     );
 
     let mut admin = mysql_async::Conn::from_url(mariadb.admin_url()).await?;
-    let note: Option<String> = admin
-        .query_first("SELECT note FROM shop.orders WHERE id = 1")
-        .await?;
+    let note: Option<String> = admin.query_first("SELECT note FROM shop.orders WHERE id = 1").await?;
     assert_eq!(note.as_deref(), Some("first"));
     admin.disconnect().await?;
     Ok(())
@@ -100,9 +89,7 @@ async fn mariadb_is_killed_and_removed_when_a_test_panics() -> anyhow::Result<()
     assert!(failing_test.await.is_err_and(|error| error.is_panic()));
 
     assert!(
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err(),
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(),
         "server is gone"
     );
     assert!(!directory.exists(), "{} is removed", directory.display());
@@ -140,40 +127,19 @@ async fn broker_keeps_an_idempotently_produced_message_across_a_restart() -> any
     );
 
     produce(&broker, b"order-1", b"first").await?;
-    let before = consume(
-        &broker.bootstrap_servers(),
-        "harness.orders",
-        1,
-        CONSUME_TIMEOUT,
-    )
-    .await?;
+    let before = consume(&broker.bootstrap_servers(), "harness.orders", 1, CONSUME_TIMEOUT).await?;
     assert_eq!(before.len(), 1, "{}", broker.log_tail());
     assert_eq!(before[0].key.as_deref(), Some(&b"order-1"[..]));
     assert_eq!(before[0].payload, b"first");
     assert_eq!(before[0].header("origin"), Some(&b"harness"[..]));
 
     broker.restart().await?;
-    let after = consume(
-        &broker.bootstrap_servers(),
-        "harness.orders",
-        1,
-        CONSUME_TIMEOUT,
-    )
-    .await?;
+    let after = consume(&broker.bootstrap_servers(), "harness.orders", 1, CONSUME_TIMEOUT).await?;
     assert_eq!(after, before, "the message survives the restart");
 
     produce(&broker, b"order-1", b"second").await?;
-    let both = consume(
-        &broker.bootstrap_servers(),
-        "harness.orders",
-        2,
-        CONSUME_TIMEOUT,
-    )
-    .await?;
-    let payloads: Vec<&[u8]> = both
-        .iter()
-        .map(|message| message.payload.as_slice())
-        .collect();
+    let both = consume(&broker.bootstrap_servers(), "harness.orders", 2, CONSUME_TIMEOUT).await?;
+    let payloads: Vec<&[u8]> = both.iter().map(|message| message.payload.as_slice()).collect();
     assert_eq!(
         payloads,
         [&b"first"[..], &b"second"[..]],
@@ -187,8 +153,7 @@ async fn broker_keeps_an_idempotently_produced_message_across_a_restart() -> any
 async fn consume_waits_for_a_topic_that_does_not_exist_yet() -> anyhow::Result<()> {
     let broker = Broker::start().await?;
     let bootstrap = broker.bootstrap_servers();
-    let reader =
-        tokio::spawn(async move { consume(&bootstrap, "harness.late", 1, CONSUME_TIMEOUT).await });
+    let reader = tokio::spawn(async move { consume(&bootstrap, "harness.late", 1, CONSUME_TIMEOUT).await });
     tokio::time::sleep(Duration::from_secs(1)).await;
     broker.create_topic("harness.late", 1).await?;
     produce_to(&broker, "harness.late", b"key", b"late").await?;
@@ -196,13 +161,7 @@ async fn consume_waits_for_a_topic_that_does_not_exist_yet() -> anyhow::Result<(
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].payload, b"late");
 
-    let none = consume(
-        &broker.bootstrap_servers(),
-        "harness.never",
-        1,
-        Duration::from_secs(2),
-    )
-    .await?;
+    let none = consume(&broker.bootstrap_servers(), "harness.never", 1, Duration::from_secs(2)).await?;
     assert!(none.is_empty());
     Ok(())
 }
@@ -212,12 +171,7 @@ async fn produce(broker: &Broker, key: &[u8], payload: &[u8]) -> anyhow::Result<
 }
 
 /// Produces one message with an idempotent, all-acknowledging producer, as sluice's sink does.
-async fn produce_to(
-    broker: &Broker,
-    topic: &str,
-    key: &[u8],
-    payload: &[u8],
-) -> anyhow::Result<()> {
+async fn produce_to(broker: &Broker, topic: &str, key: &[u8], payload: &[u8]) -> anyhow::Result<()> {
     let producer: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap_servers())
         .set("enable.idempotence", "true")
@@ -229,15 +183,10 @@ async fn produce_to(
     });
     producer
         .send(
-            FutureRecord::to(topic)
-                .key(key)
-                .payload(payload)
-                .headers(headers),
+            FutureRecord::to(topic).key(key).payload(payload).headers(headers),
             Duration::from_secs(30),
         )
         .await
-        .map_err(|(error, _)| {
-            anyhow::anyhow!("producing to {topic}: {error}; {}", broker.log_tail())
-        })?;
+        .map_err(|(error, _)| anyhow::anyhow!("producing to {topic}: {error}; {}", broker.log_tail()))?;
     Ok(())
 }

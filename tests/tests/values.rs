@@ -1,13 +1,12 @@
 //! Proves that integer, decimal, float, string, binary, temporal, ENUM/SET/BIT and NULL values arrive
-//! exactly, in the DTS branch and `dataTypeNumber` of their type, whatever the server's
-//! `binlog_row_metadata`: with FULL the names and keys come from the binlog, with MINIMAL and NO_LOG
-//! from `information_schema`, and with NO_LOG even signedness and charsets do.
+//! exactly, in the DTS branch and `dataTypeNumber` of their type, both when read by the snapshot and
+//! when read from the binlog, whatever the server's `binlog_row_metadata`: with FULL the names and keys
+//! come from the binlog, with MINIMAL and NO_LOG from `information_schema`, and with NO_LOG even
+//! signedness and charsets do.
 
 use std::time::Duration;
 
-use sluice_tests::daemon::{
-    RunningDaemon, config_toml, current_position, decode_record, reference_schema,
-};
+use sluice_tests::daemon::{RunningDaemon, config_toml, current_position, decode_record, reference_schema};
 use sluice_tests::harness::{Broker, MariaDb, MariaDbOptions, consume};
 
 const CREATE: &str = "CREATE TABLE shop.typed (
@@ -21,7 +20,7 @@ const CREATE: &str = "CREATE TABLE shop.typed (
     flags BIT(10), size ENUM('s','m','l'), tags SET('a','b','c'),
     nothing INT NULL)";
 
-const INSERT: &str = "INSERT INTO shop.typed VALUES (1,
+const INSERT: &str = "INSERT INTO shop.typed VALUES (ID,
     -128, 255, -32768, 16777215, -9223372036854775808, 18446744073709551615,
     -12345678.1234, 1.5, 2.25,
     'héllo 🐬', 'ab', 'long text', 'bin', 'blob',
@@ -63,7 +62,10 @@ async fn values_arrive_exactly_with(row_metadata: &str) -> anyhow::Result<()> {
     };
     let (db, broker) = tokio::join!(MariaDb::start_with(options), Broker::start());
     let (db, broker) = (db?, broker?);
-    db.execute_all(&["CREATE DATABASE shop", CREATE]).await?;
+    // Row 1 exists before the daemon starts: the snapshot reads it.
+    let insert_one = INSERT.replace("ID", "1");
+    db.execute_all(&["CREATE DATABASE shop", CREATE, "SET time_zone = '+00:00'", &insert_one])
+        .await?;
     let start = current_position(&db).await?;
     let state = tempfile::tempdir()?;
     let config = config_toml(
@@ -76,67 +78,67 @@ async fn values_arrive_exactly_with(row_metadata: &str) -> anyhow::Result<()> {
         &[],
     );
     let daemon = RunningDaemon::start(&config, state.path())?;
+    let bootstrap = broker.bootstrap_servers();
+    assert_eq!(
+        consume(&bootstrap, "typed", 1, Duration::from_secs(60)).await?.len(),
+        1,
+        "the snapshot row"
+    );
+    // Row 2 is written while streaming: the binlog carries it.
+    let insert_two = INSERT.replace("ID", "2");
     db.execute_all(&[
         "SET time_zone = '+00:00'",
-        INSERT,
-        "DELETE FROM shop.typed WHERE id = 1",
+        &insert_two,
+        "DELETE FROM shop.typed WHERE id = 2",
     ])
     .await?;
 
-    let messages = consume(
-        &broker.bootstrap_servers(),
-        "typed",
-        2,
-        Duration::from_secs(60),
-    )
-    .await?;
-    assert_eq!(messages.len(), 2, "binlog_row_metadata={row_metadata}");
+    let messages = consume(&bootstrap, "typed", 3, Duration::from_secs(60)).await?;
+    assert_eq!(messages.len(), 3, "binlog_row_metadata={row_metadata}");
     let schema = reference_schema()?;
-    let insert = decode_record(&schema, &messages[0].payload)?;
-    let delete = decode_record(&schema, &messages[1].payload)?;
-    assert_eq!(
-        (insert.operation.as_str(), delete.operation.as_str()),
-        ("INSERT", "DELETE")
-    );
-    let fields: Vec<(&str, i32)> = insert
-        .fields
+    let records: Vec<_> = messages
         .iter()
-        .map(|(n, c)| (n.as_str(), *c))
-        .collect();
+        .map(|m| decode_record(&schema, &m.payload))
+        .collect::<Result<_, _>>()?;
+    let operations: Vec<&str> = records.iter().map(|r| r.operation.as_str()).collect();
+    assert_eq!(operations, ["INSERT", "INSERT", "DELETE"]);
+    assert!(
+        records[0].tags.contains(&("snapshot".into(), "true".into())),
+        "the first row comes from the snapshot"
+    );
+    assert!(
+        !records[1].tags.iter().any(|(k, _)| k == "snapshot"),
+        "the second comes from the binlog"
+    );
     let expected_fields: Vec<(&str, i32)> = EXPECTED.iter().map(|(n, c, _)| (*n, *c)).collect();
-    assert_eq!(
-        fields, expected_fields,
-        "binlog_row_metadata={row_metadata}"
-    );
-    let expected_values: Vec<Option<String>> = EXPECTED
-        .iter()
-        .map(|(_, _, v)| v.map(str::to_owned))
-        .collect();
-    for (image, name) in [
-        (&insert.after, "insert after"),
-        (&delete.before, "delete before"),
-    ] {
-        let values = image
-            .as_ref()
-            .unwrap_or_else(|| panic!("{name} image missing"));
-        for ((column, _, _), (got, want)) in
-            EXPECTED.iter().zip(values.iter().zip(&expected_values))
-        {
+    let images = [
+        (&records[0].after, "snapshot insert", "1"),
+        (&records[1].after, "binlog insert", "2"),
+        (&records[2].before, "binlog delete", "2"),
+    ];
+    for (record, (image, name, id)) in records.iter().zip(images) {
+        let fields: Vec<(&str, i32)> = record.fields.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+        assert_eq!(fields, expected_fields, "{name}, binlog_row_metadata={row_metadata}");
+        let values = image.as_ref().unwrap_or_else(|| panic!("{name} image missing"));
+        for ((column, _, want), got) in EXPECTED.iter().zip(values) {
+            let want = if *column == "id" { Some(id) } else { *want };
             assert_eq!(
-                got, want,
+                got.as_deref(),
+                want,
                 "column `{column}` of the {name} image, binlog_row_metadata={row_metadata}"
             );
         }
+        assert!(
+            record
+                .tags
+                .contains(&("pk_uk_info".into(), r#"{"PRIMARY":["id"]}"#.into()))
+        );
     }
+    let keys: Vec<Option<&[u8]>> = messages.iter().map(|m| m.key.as_deref()).collect();
     assert_eq!(
-        messages[0].key.as_deref(),
-        Some(&b"[1]"[..]),
-        "the key comes from the primary key"
-    );
-    assert!(
-        insert
-            .tags
-            .contains(&("pk_uk_info".into(), r#"{"PRIMARY":["id"]}"#.into()))
+        keys,
+        [Some(&b"[1]"[..]), Some(&b"[2]"[..]), Some(&b"[2]"[..])],
+        "keys come from the primary key"
     );
     daemon.stop().await
 }

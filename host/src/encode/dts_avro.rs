@@ -9,7 +9,8 @@
 //!   after a restart carries the same id;
 //! - `sourcePosition` is `file:offset#row` (see [`crate::source::position`]), `safeSourcePosition` the
 //!   start of the enclosing transaction as `file:offset`, `sourceTxid` the GTID (empty without one);
-//! - `tags` holds `pk_uk_info`, a JSON object `{"PRIMARY":["col",...]}` (empty object without a key);
+//! - `tags` holds `pk_uk_info`, a JSON object `{"PRIMARY":["col",...]}` (empty object without a key),
+//!   and `snapshot` = `true` on snapshot (full-data) rows, which are `INSERT`s;
 //! - `dataTypeNumber` is the binlog column type, except DATE, reported as 10 rather than the binlog's
 //!   internal NEWDATE 14;
 //! - `Integer.precision` is the column's storage size in bytes; `Float.precision`/`scale` are 0;
@@ -23,7 +24,7 @@ use std::sync::OnceLock;
 use apache_avro::Schema;
 use apache_avro::types::Value;
 
-use crate::change::{ColumnSchema, ColumnValue, Operation, RowChange, TimeValue, type_code};
+use crate::change::{ColumnSchema, ColumnValue, Operation, Origin, RowChange, TimeValue, type_code};
 use crate::encode::EncodeError;
 use crate::plugin::chain::RoutedChange;
 
@@ -73,12 +74,7 @@ pub fn record_schema() -> &'static RecordSchema {
 /// Decodes one message value back into an Avro value (for tests, the demo and tooling).
 pub fn decode(mut payload: &[u8]) -> Result<Value, apache_avro::Error> {
     let schema = record_schema();
-    apache_avro::from_avro_datum_schemata(
-        &schema.record,
-        schema.all.iter().collect(),
-        &mut payload,
-        None,
-    )
+    apache_avro::from_avro_datum_schemata(&schema.record, schema.all.iter().collect(), &mut payload, None)
 }
 
 /// Encodes routed changes as DTS Avro records.
@@ -103,11 +99,12 @@ impl DtsAvroEncoder {
             .unwrap_or_else(|| change.table.name.object_name());
         let value = self.record(id, change, object_name.clone());
         let schema = record_schema();
-        apache_avro::to_avro_datum_schemata(&schema.record, schema.all.iter().collect(), value)
-            .map_err(|error| EncodeError {
+        apache_avro::to_avro_datum_schemata(&schema.record, schema.all.iter().collect(), value).map_err(|error| {
+            EncodeError {
                 object: object_name,
                 detail: error.to_string(),
-            })
+            }
+        })
     }
 
     fn record(&self, id: i64, change: &RowChange, object_name: String) -> Value {
@@ -123,10 +120,7 @@ impl DtsAvroEncoder {
                 .map(|column| {
                     Value::Record(vec![
                         ("name".into(), Value::String(column.name.clone())),
-                        (
-                            "dataTypeNumber".into(),
-                            Value::Int(data_type_number(column)),
-                        ),
+                        ("dataTypeNumber".into(), Value::Int(data_type_number(column))),
                     ])
                 })
                 .collect(),
@@ -158,22 +152,13 @@ impl DtsAvroEncoder {
         Value::Record(vec![
             ("version".into(), Value::Int(RECORD_VERSION)),
             ("id".into(), Value::Long(id)),
-            (
-                "sourceTimestamp".into(),
-                Value::Long(change.timestamp as i64),
-            ),
-            (
-                "sourcePosition".into(),
-                Value::String(change.position.to_string()),
-            ),
+            ("sourceTimestamp".into(), Value::Long(change.timestamp as i64)),
+            ("sourcePosition".into(), Value::String(change.position.to_string())),
             (
                 "safeSourcePosition".into(),
                 Value::String(change.transaction.start.to_string()),
             ),
-            (
-                "sourceTxid".into(),
-                Value::String(change.transaction.id.to_string()),
-            ),
+            ("sourceTxid".into(), Value::String(change.transaction.id.to_string())),
             (
                 "source".into(),
                 Value::Record(vec![
@@ -181,32 +166,17 @@ impl DtsAvroEncoder {
                     ("version".into(), Value::String(self.source_version.clone())),
                 ]),
             ),
-            (
-                "operation".into(),
-                Value::Enum(operation_index, operation_name.into()),
-            ),
+            ("operation".into(), Value::Enum(operation_index, operation_name.into())),
             (
                 "objectName".into(),
                 Value::Union(1, Box::new(Value::String(object_name))),
             ),
-            (
-                "processTimestamps".into(),
-                Value::Union(0, Box::new(Value::Null)),
-            ),
-            (
-                "tags".into(),
-                Value::Map(HashMap::from([(
-                    "pk_uk_info".to_owned(),
-                    Value::String(pk_uk_info),
-                )])),
-            ),
+            ("processTimestamps".into(), Value::Union(0, Box::new(Value::Null))),
+            ("tags".into(), Value::Map(tags(change, pk_uk_info))),
             ("fields".into(), Value::Union(2, Box::new(fields))),
             ("beforeImages".into(), image(&change.before)),
             ("afterImages".into(), image(&change.after)),
-            (
-                "bornTimestamp".into(),
-                Value::Long(change.timestamp as i64 * 1000),
-            ),
+            ("bornTimestamp".into(), Value::Long(change.timestamp as i64 * 1000)),
         ])
     }
 }
@@ -218,6 +188,15 @@ fn data_type_number(column: &ColumnSchema) -> i32 {
         type_code::NEWDATE => type_code::DATE as i32,
         code => code as i32,
     }
+}
+
+/// `pk_uk_info` always; `snapshot` = `true` on rows read by a snapshot rather than the binlog.
+fn tags(change: &RowChange, pk_uk_info: String) -> HashMap<String, Value> {
+    let mut tags = HashMap::from([("pk_uk_info".to_owned(), Value::String(pk_uk_info))]);
+    if change.origin == Origin::Snapshot {
+        tags.insert("snapshot".to_owned(), Value::String("true".into()));
+    }
+    tags
 }
 
 fn integer_size(type_code: u8) -> i32 {
@@ -329,11 +308,7 @@ fn image_value(value: &ColumnValue, column: &ColumnSchema) -> Value {
             ),
         },
         ColumnValue::DateTime(dt) => {
-            let date = [
-                Some(dt.year as i32),
-                Some(dt.month as i32),
-                Some(dt.day as i32),
-            ];
+            let date = [Some(dt.year as i32), Some(dt.month as i32), Some(dt.day as i32)];
             if matches!(column.type_code, type_code::DATE | type_code::NEWDATE) {
                 datetime([date[0], date[1], date[2], None, None, None, None])
             } else {
@@ -366,19 +341,14 @@ fn image_value(value: &ColumnValue, column: &ColumnSchema) -> Value {
                 Some(sign * *microseconds as i32),
             ])
         }
-        ColumnValue::Timestamp {
-            seconds,
-            microseconds,
-        } => union(
+        ColumnValue::Timestamp { seconds, microseconds } => union(
             branch::TIMESTAMP,
             vec![
                 ("timestamp", Value::Long(*seconds)),
                 ("millis", Value::Int(*microseconds as i32)),
             ],
         ),
-        ColumnValue::Year(year) => {
-            datetime([Some(*year as i32), None, None, None, None, None, None])
-        }
+        ColumnValue::Year(year) => datetime([Some(*year as i32), None, None, None, None, None, None]),
         ColumnValue::Label(label) | ColumnValue::Json(label) => union(
             branch::TEXT_OBJECT,
             vec![
@@ -413,9 +383,7 @@ mod tests {
             name: name.into(),
             type_code,
             unsigned: false,
-            charset: Charset {
-                name: charset.into(),
-            },
+            charset: Charset { name: charset.into() },
             precision: 10,
             scale: 2,
             elements: vec![],
@@ -435,6 +403,7 @@ mod tests {
         });
         RoutedChange {
             change: RowChange {
+                origin: Origin::Binlog,
                 table,
                 operation: Operation::Update,
                 before: Some(vec![
@@ -492,28 +461,18 @@ mod tests {
 
     #[test]
     fn the_bundled_schema_is_the_shared_dts_schema() {
-        let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/dts-avro/Record.avsc");
-        let reference = std::fs::read_to_string(&shared).unwrap_or_else(|error| {
-            panic!(
-                "the DTS reference schema must sit at {}: {error}",
-                shared.display()
-            )
-        });
+        let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/dts-avro/Record.avsc");
+        let reference = std::fs::read_to_string(&shared)
+            .unwrap_or_else(|error| panic!("the DTS reference schema must sit at {}: {error}", shared.display()));
         assert_eq!(RECORD_AVSC, reference);
     }
 
     #[test]
     fn an_update_round_trips_through_the_dts_schema() {
-        let payload = DtsAvroEncoder::new("10.11.6-MariaDB")
-            .encode(42, &sample())
-            .unwrap();
+        let payload = DtsAvroEncoder::new("10.11.6-MariaDB").encode(42, &sample()).unwrap();
         let record = decode(&payload).unwrap();
         assert_eq!(field(&record, "id"), &Value::Long(42));
-        assert_eq!(
-            field(&record, "operation"),
-            &Value::Enum(1, "UPDATE".into())
-        );
+        assert_eq!(field(&record, "operation"), &Value::Enum(1, "UPDATE".into()));
         assert_eq!(
             field(&record, "objectName"),
             &Value::Union(1, Box::new(Value::String("shop.orders".into())))
@@ -530,18 +489,13 @@ mod tests {
         let Value::Union(2, after) = field(&record, "afterImages") else {
             panic!("no after image")
         };
-        let Value::Array(after) = after.as_ref() else {
-            panic!()
-        };
+        let Value::Array(after) = after.as_ref() else { panic!() };
         assert_eq!(after.len(), 4);
         let Value::Union(branch, note) = &after[1] else {
             panic!()
         };
         assert_eq!(*branch, branch::CHARACTER);
-        assert_eq!(
-            field(note, "value"),
-            &Value::Bytes("héllo".as_bytes().to_vec())
-        );
+        assert_eq!(field(note, "value"), &Value::Bytes("héllo".as_bytes().to_vec()));
         assert_eq!(field(note, "charset"), &Value::String("utf8mb4".into()));
         let Value::Union(branch, amount) = &after[2] else {
             panic!()
@@ -552,10 +506,7 @@ mod tests {
             panic!()
         };
         assert_eq!(*branch, branch::DATETIME);
-        assert_eq!(
-            field(created, "millis"),
-            &Value::Union(1, Box::new(Value::Int(250)))
-        );
+        assert_eq!(field(created, "millis"), &Value::Union(1, Box::new(Value::Int(250))));
         let Value::Union(2, before) = field(&record, "beforeImages") else {
             panic!("no before image")
         };
@@ -588,17 +539,9 @@ mod tests {
             }),
             &column("t", type_code::TIME2, "binary"),
         );
-        let Value::Union(branch, record) = value else {
-            panic!()
-        };
+        let Value::Union(branch, record) = value else { panic!() };
         assert_eq!(branch, branch::DATETIME);
-        assert_eq!(
-            field(&record, "hour"),
-            &Value::Union(1, Box::new(Value::Int(-838)))
-        );
-        assert_eq!(
-            field(&record, "year"),
-            &Value::Union(0, Box::new(Value::Null))
-        );
+        assert_eq!(field(&record, "hour"), &Value::Union(1, Box::new(Value::Int(-838))));
+        assert_eq!(field(&record, "year"), &Value::Union(0, Box::new(Value::Null)));
     }
 }

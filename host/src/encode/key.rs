@@ -40,9 +40,7 @@ pub fn text_form(value: &ColumnValue) -> String {
         ColumnValue::Int(v) => v.to_string(),
         ColumnValue::UInt(v) => v.to_string(),
         ColumnValue::Float(v) => v.to_string(),
-        ColumnValue::Decimal(text) | ColumnValue::Label(text) | ColumnValue::Json(text) => {
-            text.clone()
-        }
+        ColumnValue::Decimal(text) | ColumnValue::Label(text) | ColumnValue::Json(text) => text.clone(),
         ColumnValue::Text(bytes) => String::from_utf8_lossy(bytes).into_owned(),
         ColumnValue::Bytes(bytes) => {
             let mut hex = String::with_capacity(2 + bytes.len() * 2);
@@ -76,10 +74,7 @@ pub fn text_form(value: &ColumnValue) -> String {
             }
             text
         }
-        ColumnValue::Timestamp {
-            seconds,
-            microseconds,
-        } => {
+        ColumnValue::Timestamp { seconds, microseconds } => {
             if *microseconds == 0 {
                 seconds.to_string()
             } else {
@@ -95,16 +90,10 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::change::{
-        Charset, ColumnSchema, Operation, TableName, TableSchema, TransactionInfo,
-    };
+    use crate::change::{Charset, ColumnSchema, Operation, TableName, TableSchema, TransactionInfo};
     use crate::source::position::{BinlogPosition, RecordPosition};
 
-    fn change(
-        primary_key: Vec<usize>,
-        before: Option<Vec<ColumnValue>>,
-        after: Option<Vec<ColumnValue>>,
-    ) -> RowChange {
+    fn change(primary_key: Vec<usize>, before: Option<Vec<ColumnValue>>, after: Option<Vec<ColumnValue>>) -> RowChange {
         let column = |name: &str| ColumnSchema {
             name: name.into(),
             type_code: 3,
@@ -115,6 +104,7 @@ mod tests {
             elements: vec![],
         };
         RowChange {
+            origin: crate::change::Origin::Binlog,
             table: Arc::new(TableSchema {
                 name: TableName::new("shop", "orders"),
                 columns: vec![column("id"), column("region")],
@@ -138,10 +128,7 @@ mod tests {
     #[test]
     fn keys_are_json_arrays_of_primary_key_values() {
         let row = vec![ColumnValue::Int(7), ColumnValue::Text(b"EU".to_vec())];
-        assert_eq!(
-            primary_key(&change(vec![0], None, Some(row.clone()))).unwrap(),
-            b"[7]"
-        );
+        assert_eq!(primary_key(&change(vec![0], None, Some(row.clone()))).unwrap(), b"[7]");
         assert_eq!(
             primary_key(&change(vec![0, 1], None, Some(row.clone()))).unwrap(),
             br#"[7,"EU"]"#

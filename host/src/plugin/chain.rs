@@ -80,9 +80,7 @@ impl PluginChain {
             .map(|change| matches!(change, Change::Row(_)).then(Routing::default))
             .collect();
         for plugin in &mut self.plugins {
-            let shown: Vec<usize> = (0..batch.len())
-                .filter(|&index| routings[index].is_some())
-                .collect();
+            let shown: Vec<usize> = (0..batch.len()).filter(|&index| routings[index].is_some()).collect();
             if shown.is_empty() {
                 break;
             }
@@ -107,9 +105,7 @@ impl PluginChain {
             .into_iter()
             .zip(routings)
             .filter_map(|(change, routing)| match (change, routing) {
-                (Change::Row(change), Some(routing)) => {
-                    Some(Routed::Row(RoutedChange { change, routing }))
-                }
+                (Change::Row(change), Some(routing)) => Some(Routed::Row(RoutedChange { change, routing })),
                 (Change::Row(_), None) => None,
                 (Change::Commit(commit), _) => Some(Routed::Commit(commit)),
             })
@@ -123,12 +119,10 @@ pub fn lower_batch<'a>(rows: impl Iterator<Item = &'a RowChange>) -> wit::Change
     let mut table_index: HashMap<*const TableSchema, u32> = HashMap::new();
     let mut changes = Vec::new();
     for row in rows {
-        let index = *table_index
-            .entry(Arc::as_ptr(&row.table))
-            .or_insert_with(|| {
-                tables.push(lower_table(&row.table));
-                (tables.len() - 1) as u32
-            });
+        let index = *table_index.entry(Arc::as_ptr(&row.table)).or_insert_with(|| {
+            tables.push(lower_table(&row.table));
+            (tables.len() - 1) as u32
+        });
         let lower_image = |image: &Option<Vec<ColumnValue>>| {
             image.as_ref().map(|values| {
                 values
@@ -159,16 +153,8 @@ fn lower_table(table: &TableSchema) -> wit::Table {
     wit::Table {
         database: table.name.database.clone(),
         name: table.name.table.clone(),
-        columns: table
-            .columns
-            .iter()
-            .map(|column| column.name.clone())
-            .collect(),
-        primary_key: table
-            .primary_key
-            .iter()
-            .map(|&index| index as u32)
-            .collect(),
+        columns: table.columns.iter().map(|column| column.name.clone()).collect(),
+        primary_key: table.primary_key.iter().map(|&index| index as u32).collect(),
     }
 }
 
@@ -218,10 +204,9 @@ fn lower_value(value: &ColumnValue, column: &crate::change::ColumnSchema) -> wit
             seconds: time.seconds,
             microseconds: time.microseconds,
         }),
-        ColumnValue::Timestamp {
-            seconds,
-            microseconds,
-        } => wit::ColumnValue::TimestampMicros(seconds * 1_000_000 + *microseconds as i64),
+        ColumnValue::Timestamp { seconds, microseconds } => {
+            wit::ColumnValue::TimestampMicros(seconds * 1_000_000 + *microseconds as i64)
+        }
         ColumnValue::Year(year) => wit::ColumnValue::Int(*year as i64),
         ColumnValue::Label(label) => wit::ColumnValue::Text(label.clone()),
         ColumnValue::Json(json) => wit::ColumnValue::Json(json.clone()),

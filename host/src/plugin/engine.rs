@@ -100,13 +100,11 @@ impl PluginEngine {
         path: &Path,
         config: &[(String, String)],
     ) -> Result<LoadedPlugin, PluginError> {
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|source| PluginError::Read {
-                name: name.into(),
-                path: path.into(),
-                source,
-            })?;
+        let bytes = tokio::fs::read(path).await.map_err(|source| PluginError::Read {
+            name: name.into(),
+            path: path.into(),
+            source,
+        })?;
         let engine = self.engine.clone();
         let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
             .await
@@ -183,10 +181,7 @@ impl LoadedPlugin {
     }
 
     /// Asks the plugin for one decision per change of the batch.
-    pub async fn handle(
-        &mut self,
-        batch: &wit::ChangeBatch,
-    ) -> Result<Vec<wit::Decision>, PluginError> {
+    pub async fn handle(&mut self, batch: &wit::ChangeBatch) -> Result<Vec<wit::Decision>, PluginError> {
         self.store.set_epoch_deadline(CALL_BUDGET_TICKS);
         let result = self
             .instance

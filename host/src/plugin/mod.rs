@@ -38,9 +38,7 @@ pub enum PluginError {
     Trapped { name: String, detail: String },
     #[error("plugin `{name}` failed: {message}")]
     Failed { name: String, message: String },
-    #[error(
-        "plugin `{name}` broke the contract: it returned {returned} decisions for {expected} changes"
-    )]
+    #[error("plugin `{name}` broke the contract: it returned {returned} decisions for {expected} changes")]
     WrongDecisionCount {
         name: String,
         expected: usize,

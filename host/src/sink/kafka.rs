@@ -53,8 +53,7 @@ impl KafkaSink {
             client.set(key, value);
         }
         let producer: FutureProducer = client.create().map_err(SinkError::Create)?;
-        let admin: AdminClient<DefaultClientContext> =
-            client.create().map_err(SinkError::Create)?;
+        let admin: AdminClient<DefaultClientContext> = client.create().map_err(SinkError::Create)?;
         Ok(Self {
             producer,
             admin,
@@ -75,9 +74,10 @@ impl KafkaSink {
                 .client()
                 .fetch_metadata(Some(&topic), Duration::from_secs(5))
                 .map(|metadata| {
-                    metadata.topics().iter().any(|t| {
-                        t.name() == topic && t.error().is_none() && !t.partitions().is_empty()
-                    })
+                    metadata
+                        .topics()
+                        .iter()
+                        .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
                 })
                 .unwrap_or(false)
         })

@@ -5,22 +5,16 @@ pub mod kafka;
 /// Why the sink stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error(
-        "cannot create the Kafka producer: {0}; check kafka.bootstrap_servers and kafka.options"
-    )]
+    #[error("cannot create the Kafka producer: {0}; check kafka.bootstrap_servers and kafka.options")]
     Create(rdkafka::error::KafkaError),
-    #[error(
-        "Kafka did not acknowledge a message for topic `{topic}`: {error}; the source position was not advanced"
-    )]
+    #[error("Kafka did not acknowledge a message for topic `{topic}`: {error}; the source position was not advanced")]
     Delivery {
         topic: String,
         error: rdkafka::error::KafkaError,
     },
     #[error("topic `{topic}` does not exist; create it, or set kafka.create_topics = true")]
     MissingTopic { topic: String },
-    #[error(
-        "cannot create topic `{topic}`: {detail}; create it by hand or check the broker's permissions"
-    )]
+    #[error("cannot create topic `{topic}`: {detail}; create it by hand or check the broker's permissions")]
     CreateTopic { topic: String, detail: String },
     #[error("Kafka refused a message for topic `{topic}`: {error}")]
     Send {

@@ -28,7 +28,9 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
 use tokio::sync::mpsc;
 
-use crate::change::{Change, Commit, Operation, RowChange, TableSchema, TransactionInfo};
+use crate::change::{
+    Change, ColumnValue, Commit, Operation, Origin, RowChange, TableName, TableSchema, TransactionInfo,
+};
 use crate::config::{SourceConfig, StartPosition};
 use crate::shutdown::Shutdown;
 use crate::source::SourceError;
@@ -36,6 +38,8 @@ use crate::source::connect::{connect_with_retry, is_transient};
 use crate::source::decode::decode_row;
 use crate::source::position::{BinlogPosition, RecordPosition};
 use crate::source::schema::{SchemaCatalog, TableMapCache};
+use crate::source::snapshot::chunk::SnapshotChunk;
+use crate::source::snapshot::progress::{ProgressUpdate, TableProgress};
 
 /// MariaDB's GTID event, which mysql_common does not name.
 const MARIADB_GTID_EVENT: u8 = 162;
@@ -43,17 +47,11 @@ const MARIADB_GTID_EVENT: u8 = 162;
 const HEARTBEAT_PERIOD: Duration = Duration::from_secs(5);
 
 /// Finds the position that `start` names on this server.
-pub async fn resolve_start(
-    conn: &mut Conn,
-    start: &StartPosition,
-) -> Result<BinlogPosition, SourceError> {
+pub async fn resolve_start(conn: &mut Conn, start: &StartPosition) -> Result<BinlogPosition, SourceError> {
     match start {
         StartPosition::At(position) => Ok(position.clone()),
         StartPosition::Current => {
-            let status = match conn
-                .query_first::<mysql_async::Row, _>("SHOW MASTER STATUS")
-                .await
-            {
+            let status = match conn.query_first::<mysql_async::Row, _>("SHOW MASTER STATUS").await {
                 Ok(row) => row,
                 // MySQL 8.4 renamed the statement.
                 Err(_) => conn
@@ -71,17 +69,34 @@ pub async fn resolve_start(
                 .query_first("SHOW BINARY LOGS")
                 .await
                 .map_err(SourceError::query("listing binary logs"))?;
-            let file: String = row
-                .and_then(|row| row.get(0))
-                .ok_or(SourceError::NoBinlog)?;
+            let file: String = row.and_then(|row| row.get(0)).ok_or(SourceError::NoBinlog)?;
             Ok(BinlogPosition::new(file, 4))
         }
     }
 }
 
-/// The state of the transaction being read.
-struct OpenTransaction {
-    info: Arc<TransactionInfo>,
+/// The snapshot side of the reader: chunks waiting for the stream to reach their point.
+pub struct SnapshotHandoff {
+    /// Chunks from the coordinator; `None` once it finished.
+    pub chunks: Option<mpsc::Receiver<SnapshotChunk>>,
+    /// Re-snapshot requests to the coordinator, from rows of the signal table.
+    pub requests: Option<mpsc::Sender<TableName>>,
+    /// The signal table, if any.
+    pub signal_table: Option<TableName>,
+    /// Stop once the snapshot is finished and published (`initial_only`).
+    pub stop_when_finished: bool,
+}
+
+impl SnapshotHandoff {
+    /// No snapshot at all.
+    pub fn none() -> Self {
+        Self {
+            chunks: None,
+            requests: None,
+            signal_table: None,
+            stop_when_finished: false,
+        }
+    }
 }
 
 /// Reads the binlog from `start` and sends batches of changes until shutdown or a definite error.
@@ -93,8 +108,17 @@ pub struct BinlogReader {
     output: mpsc::Sender<Vec<Change>>,
     /// The last transaction boundary passed: where a reconnect resumes.
     resume_from: BinlogPosition,
+    /// How far the stream has read: the end of the last event.
+    position: BinlogPosition,
+    /// The transaction being read, if any.
+    transaction: Option<Arc<TransactionInfo>>,
     /// The last row emitted, so rows re-read after a reconnect are not emitted twice.
     last_emitted: Option<RecordPosition>,
+    snapshot: SnapshotHandoff,
+    /// Chunks received but not yet reached by the stream.
+    waiting_chunks: Vec<SnapshotChunk>,
+    /// Snapshot progress to checkpoint with the next commit.
+    progress: Vec<ProgressUpdate>,
 }
 
 impl BinlogReader {
@@ -104,6 +128,7 @@ impl BinlogReader {
         batch_max_changes: usize,
         output: mpsc::Sender<Vec<Change>>,
         start: BinlogPosition,
+        snapshot: SnapshotHandoff,
     ) -> Self {
         Self {
             config,
@@ -111,8 +136,13 @@ impl BinlogReader {
             table_maps: TableMapCache::default(),
             batch_max_changes,
             output,
+            position: start.clone(),
             resume_from: start,
+            transaction: None,
             last_emitted: None,
+            snapshot,
+            waiting_chunks: Vec::new(),
+            progress: Vec::new(),
         }
     }
 
@@ -120,9 +150,7 @@ impl BinlogReader {
     pub async fn run(mut self, mut shutdown: Shutdown) -> Result<(), SourceError> {
         let mut backoff = Duration::from_millis(200);
         loop {
-            let Some(conn) =
-                connect_with_retry(&self.config, "binlog stream", &mut shutdown).await?
-            else {
+            let Some(conn) = connect_with_retry(&self.config, "binlog stream", &mut shutdown).await? else {
                 return Ok(());
             };
             let stream = match self.open_stream(conn).await {
@@ -145,12 +173,13 @@ impl BinlogReader {
                 }
                 Err(error) => return Err(error),
             }
+            self.transaction = None;
+            self.position = self.resume_from.clone();
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = shutdown.wait() => return Ok(()),
             }
-            backoff =
-                (backoff * 2).min(Duration::from_millis(self.config.reconnect_max_backoff_ms));
+            backoff = (backoff * 2).min(Duration::from_millis(self.config.reconnect_max_backoff_ms));
         }
     }
 
@@ -168,20 +197,25 @@ impl BinlogReader {
         let request = BinlogStreamRequest::new(self.config.server_id)
             .with_filename(self.resume_from.file.as_bytes())
             .with_pos(self.resume_from.offset);
-        conn.get_binlog_stream(request)
-            .await
-            .map_err(SourceError::Stream)
+        conn.get_binlog_stream(request).await.map_err(SourceError::Stream)
     }
 
-    async fn stream(
-        &mut self,
-        mut stream: BinlogStream,
-        shutdown: &mut Shutdown,
-    ) -> Result<(), SourceError> {
-        let mut current_file = self.resume_from.file.clone();
-        let mut transaction: Option<OpenTransaction> = None;
+    async fn stream(&mut self, mut stream: BinlogStream, shutdown: &mut Shutdown) -> Result<(), SourceError> {
         let mut batch: Vec<Change> = Vec::with_capacity(self.batch_max_changes);
         loop {
+            self.collect_arrived_chunks();
+            if self.transaction.is_none() {
+                self.publish_reached_chunks(&mut batch);
+                if self.snapshot.stop_when_finished && self.snapshot.chunks.is_none() && self.waiting_chunks.is_empty()
+                {
+                    self.send(&mut batch).await;
+                    tracing::info!("snapshot published; stopping as snapshot.mode = \"initial_only\" asks");
+                    return Ok(());
+                }
+            }
+            if batch.len() >= self.batch_max_changes && !self.send(&mut batch).await {
+                return Ok(());
+            }
             // Send what we have as soon as the server has nothing more right now.
             let next = match stream.next().now_or_never() {
                 Some(next) => next,
@@ -191,6 +225,10 @@ impl BinlogReader {
                     }
                     tokio::select! {
                         next = stream.next() => next,
+                        chunk = next_chunk(&mut self.snapshot.chunks) => {
+                            self.accept_chunk(chunk);
+                            continue;
+                        }
                         _ = shutdown.wait() => return Ok(()),
                     }
                 }
@@ -199,25 +237,12 @@ impl BinlogReader {
                 Some(Ok(event)) => event,
                 Some(Err(error)) => return Err(SourceError::Stream(error)),
                 None => {
-                    return Err(SourceError::Stream(mysql_async::Error::Io(
-                        mysql_async::IoError::Io(std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "the server closed the binlog stream",
-                        )),
-                    )));
+                    return Err(SourceError::Stream(mysql_async::Error::Io(mysql_async::IoError::Io(
+                        std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the server closed the binlog stream"),
+                    ))));
                 }
             };
-            self.handle_event(
-                &stream,
-                &event,
-                &mut current_file,
-                &mut transaction,
-                &mut batch,
-            )
-            .await?;
-            if batch.len() >= self.batch_max_changes && !self.send(&mut batch).await {
-                return Ok(());
-            }
+            self.handle_event(&stream, &event, &mut batch).await?;
             if shutdown.is_triggered() {
                 return Ok(());
             }
@@ -226,93 +251,171 @@ impl BinlogReader {
 
     /// Sends the batch downstream; false when downstream is gone.
     async fn send(&mut self, batch: &mut Vec<Change>) -> bool {
+        if batch.is_empty() {
+            return true;
+        }
         let full = std::mem::replace(batch, Vec::with_capacity(self.batch_max_changes));
         self.output.send(full).await.is_ok()
+    }
+
+    fn accept_chunk(&mut self, chunk: Option<SnapshotChunk>) {
+        match chunk {
+            Some(chunk) => self.waiting_chunks.push(chunk),
+            None => self.snapshot.chunks = None,
+        }
+    }
+
+    /// Takes chunks that arrived while the stream was busy.
+    fn collect_arrived_chunks(&mut self) {
+        while let Some(receiver) = &mut self.snapshot.chunks {
+            match receiver.try_recv() {
+                Ok(chunk) => self.waiting_chunks.push(chunk),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => self.snapshot.chunks = None,
+            }
+        }
+    }
+
+    /// Publishes, at this transaction boundary, every chunk whose consistent point the stream reached.
+    fn publish_reached_chunks(&mut self, batch: &mut Vec<Change>) {
+        if self.waiting_chunks.is_empty() {
+            return;
+        }
+        let (reached, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting_chunks)
+            .into_iter()
+            .partition(|chunk| self.position.is_at_or_past(&chunk.at));
+        self.waiting_chunks = waiting;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs() as u32)
+            .unwrap_or(0);
+        for chunk in reached {
+            let transaction = Arc::new(TransactionInfo {
+                id: "".into(),
+                start: chunk.at.clone(),
+            });
+            for (row_index, row) in chunk.rows.into_iter().enumerate() {
+                batch.push(Change::Row(RowChange {
+                    origin: Origin::Snapshot,
+                    table: chunk.table.clone(),
+                    operation: Operation::Insert,
+                    before: None,
+                    after: Some(row),
+                    position: RecordPosition {
+                        event: chunk.at.clone(),
+                        row_index: row_index as u32,
+                    },
+                    timestamp: now,
+                    transaction: transaction.clone(),
+                }));
+            }
+            self.progress.push(ProgressUpdate {
+                table: chunk.table.name.object_name(),
+                progress: chunk.progress,
+            });
+            self.commit(self.position.clone(), batch);
+        }
     }
 
     async fn handle_event(
         &mut self,
         stream: &BinlogStream,
         event: &Event,
-        current_file: &mut String,
-        transaction: &mut Option<OpenTransaction>,
         batch: &mut Vec<Change>,
     ) -> Result<(), SourceError> {
         let header = event.header();
         let end_offset = header.log_pos() as u64;
         let start_offset = end_offset.saturating_sub(header.event_size() as u64);
-        let here = |file: &str| BinlogPosition::new(file, start_offset);
+        let here = BinlogPosition::new(self.position.file.clone(), start_offset);
+        let after = BinlogPosition::new(self.position.file.clone(), end_offset);
 
         if header.event_type_raw() == MARIADB_GTID_EVENT {
             let gtid = parse_mariadb_gtid(event.data(), header.server_id());
-            *transaction = Some(OpenTransaction {
-                info: Arc::new(TransactionInfo {
-                    id: gtid.into(),
-                    start: here(current_file),
-                }),
-            });
+            self.transaction = Some(Arc::new(TransactionInfo {
+                id: gtid.into(),
+                start: here,
+            }));
+            self.advance(after);
             return Ok(());
         }
 
         let data = match event.read_data() {
             Ok(Some(data)) => data,
-            Ok(None) => return Ok(()),
+            Ok(None) => {
+                self.advance(after);
+                return Ok(());
+            }
             Err(error) => {
                 return Err(SourceError::Decode {
-                    table: crate::change::TableName::new("?", "?"),
-                    detail: format!("event at {}: {error}", here(current_file)),
+                    table: TableName::new("?", "?"),
+                    detail: format!("event at {here}: {error}"),
                 });
             }
         };
         match data {
             EventData::RotateEvent(rotate) => {
-                *current_file = rotate_target(rotate.name_raw());
+                let next = BinlogPosition::new(rotate_target(rotate.name_raw()), rotate.position());
+                if next.is_at_or_past(&self.position) {
+                    self.position = next;
+                }
+                return Ok(());
             }
+            EventData::FormatDescriptionEvent(_) => return Ok(()),
             EventData::QueryEvent(query) => {
                 let text = query.query();
                 let statement = text.trim();
                 if statement.eq_ignore_ascii_case("BEGIN") {
-                    if transaction.is_none() {
-                        *transaction = Some(OpenTransaction {
-                            info: Arc::new(TransactionInfo {
-                                id: "".into(),
-                                start: here(current_file),
-                            }),
-                        });
+                    if self.transaction.is_none() {
+                        self.transaction = Some(Arc::new(TransactionInfo {
+                            id: "".into(),
+                            start: here,
+                        }));
                     }
                 } else {
                     // COMMIT of a non-transactional change, or a DDL statement, which commits implicitly.
-                    *transaction = None;
-                    self.commit(BinlogPosition::new(current_file.clone(), end_offset), batch);
+                    self.transaction = None;
+                    self.advance(after.clone());
+                    self.commit(after, batch);
+                    return Ok(());
                 }
             }
             EventData::XidEvent(_) => {
-                *transaction = None;
-                self.commit(BinlogPosition::new(current_file.clone(), end_offset), batch);
+                self.transaction = None;
+                self.advance(after.clone());
+                self.commit(after, batch);
+                return Ok(());
             }
             EventData::TableMapEvent(table_map) => {
-                let database = table_map.database_name();
-                let table = table_map.table_name();
-                if self.config.captures(&database, &table) {
-                    self.table_maps
-                        .schema_for(&table_map, &mut self.catalog)
-                        .await?;
+                if self.is_captured(&table_map.database_name(), &table_map.table_name()) {
+                    self.table_maps.schema_for(&table_map, &mut self.catalog).await?;
                 }
             }
             EventData::RowsEvent(rows_event) => {
-                self.rows(
-                    stream,
-                    &rows_event,
-                    here(current_file),
-                    header.timestamp(),
-                    transaction,
-                    batch,
-                )
-                .await?;
+                self.rows(stream, &rows_event, here, header.timestamp(), batch).await?;
             }
             _ => {}
         }
+        self.advance(after);
         Ok(())
+    }
+
+    /// Moves the read position forward (never back: a format description replayed at the start of a
+    /// resumed stream names an earlier offset).
+    fn advance(&mut self, to: BinlogPosition) {
+        if to.offset != 0 && to.is_at_or_past(&self.position) {
+            self.position = to;
+        }
+    }
+
+    fn is_signal_table(&self, database: &str, table: &str) -> bool {
+        self.snapshot
+            .signal_table
+            .as_ref()
+            .is_some_and(|signal| signal.database == database && signal.table == table)
+    }
+
+    fn is_captured(&self, database: &str, table: &str) -> bool {
+        self.config.captures(database, table) || self.is_signal_table(database, table)
     }
 
     fn commit(&mut self, resume_from: BinlogPosition, batch: &mut Vec<Change>) {
@@ -321,7 +424,52 @@ impl BinlogReader {
         }
         self.resume_from = resume_from.clone();
         self.last_emitted = None;
-        batch.push(Change::Commit(Commit { resume_from }));
+        batch.push(Change::Commit(Commit {
+            resume_from,
+            progress: std::mem::take(&mut self.progress),
+        }));
+    }
+
+    /// Handles a row of the signal table: a request to snapshot the table its `target` names.
+    fn signal(&mut self, schema: &TableSchema, after: &[ColumnValue]) {
+        let target = schema
+            .columns
+            .iter()
+            .position(|column| column.name.eq_ignore_ascii_case("target"))
+            .and_then(|index| match &after[index] {
+                ColumnValue::Text(bytes) | ColumnValue::Bytes(bytes) => {
+                    Some(String::from_utf8_lossy(bytes).into_owned())
+                }
+                _ => None,
+            });
+        let Some(target) = target else {
+            tracing::warn!(table = %schema.name, "signal row without a text `target` column; ignored");
+            return;
+        };
+        let Some((database, table)) = target.trim().split_once('.') else {
+            tracing::warn!(target, "signal target is not `database.table`; ignored");
+            return;
+        };
+        if !self.config.captures(database, table) {
+            tracing::warn!(
+                target,
+                "signal asks to snapshot a table that source.tables does not capture; ignored"
+            );
+            return;
+        }
+        let Some(requests) = &self.snapshot.requests else {
+            tracing::warn!(target, "signal ignored: snapshots are off (snapshot.mode = \"never\")");
+            return;
+        };
+        let name = TableName::new(database, table);
+        if requests.try_send(name.clone()).is_err() {
+            tracing::warn!(target, "too many re-snapshot requests waiting; this one is ignored");
+            return;
+        }
+        self.progress.push(ProgressUpdate {
+            table: name.object_name(),
+            progress: TableProgress::Pending,
+        });
     }
 
     async fn rows(
@@ -330,43 +478,30 @@ impl BinlogReader {
         rows_event: &RowsEventData<'_>,
         event_position: BinlogPosition,
         timestamp: u32,
-        transaction: &Option<OpenTransaction>,
         batch: &mut Vec<Change>,
     ) -> Result<(), SourceError> {
         let Some(table_map) = stream.get_tme(rows_event.table_id()) else {
             return Ok(());
         };
-        if !self
-            .config
-            .captures(&table_map.database_name(), &table_map.table_name())
-        {
+        let (database, table) = (table_map.database_name(), table_map.table_name());
+        if !self.is_captured(&database, &table) {
             return Ok(());
         }
-        let schema: Arc<TableSchema> = self
-            .table_maps
-            .schema_for(table_map, &mut self.catalog)
-            .await?;
+        let is_signal = self.is_signal_table(&database, &table);
+        let schema: Arc<TableSchema> = self.table_maps.schema_for(table_map, &mut self.catalog).await?;
         let operation = match rows_event {
-            RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => {
-                Operation::Insert
-            }
-            RowsEventData::UpdateRowsEventV1(_) | RowsEventData::UpdateRowsEvent(_) => {
-                Operation::Update
-            }
-            RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => {
-                Operation::Delete
-            }
+            RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Operation::Insert,
+            RowsEventData::UpdateRowsEventV1(_) | RowsEventData::UpdateRowsEvent(_) => Operation::Update,
+            RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => Operation::Delete,
             RowsEventData::PartialUpdateRowsEvent(_) => {
                 return Err(SourceError::Decode {
                     table: schema.name.clone(),
-                    detail:
-                        "partial JSON updates are not supported; set binlog_row_value_options=''"
-                            .into(),
+                    detail: "partial JSON updates are not supported; set binlog_row_value_options=''".into(),
                 });
             }
         };
-        let transaction_info = match transaction {
-            Some(open) => open.info.clone(),
+        let transaction_info = match &self.transaction {
+            Some(open) => open.clone(),
             None => Arc::new(TransactionInfo {
                 id: "".into(),
                 start: event_position.clone(),
@@ -383,13 +518,11 @@ impl BinlogReader {
             };
             if let Some(last) = &self.last_emitted
                 && position.event.file == last.event.file
-                && (position.event.offset, position.row_index)
-                    <= (last.event.offset, last.row_index)
+                && (position.event.offset, position.row_index) <= (last.event.offset, last.row_index)
             {
                 continue;
             }
-            let (before, after) =
-                row.map_err(|error| decode_error(format!("at {position}: {error}")))?;
+            let (before, after) = row.map_err(|error| decode_error(format!("at {position}: {error}")))?;
             let before = before
                 .map(|row| decode_row(&schema, row))
                 .transpose()
@@ -399,7 +532,14 @@ impl BinlogReader {
                 .transpose()
                 .map_err(|error| decode_error(format!("at {position}: {error}")))?;
             self.last_emitted = Some(position.clone());
+            if is_signal {
+                if let (Operation::Insert, Some(after)) = (operation, &after) {
+                    self.signal(&schema, after);
+                }
+                continue;
+            }
             batch.push(Change::Row(RowChange {
+                origin: Origin::Binlog,
                 table: schema.clone(),
                 operation,
                 before,
@@ -410,6 +550,14 @@ impl BinlogReader {
             }));
         }
         Ok(())
+    }
+}
+
+/// The next chunk from the coordinator; never completes when there is no coordinator.
+async fn next_chunk(chunks: &mut Option<mpsc::Receiver<SnapshotChunk>>) -> Option<SnapshotChunk> {
+    match chunks {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -441,10 +589,7 @@ mod tests {
     #[test]
     fn rotate_names_lose_a_trailing_checksum() {
         assert_eq!(rotate_target(b"mysql-bin.000002"), "mysql-bin.000002");
-        assert_eq!(
-            rotate_target(b"mysql-bin.000002\x9a\x01\xff\x10"),
-            "mysql-bin.000002"
-        );
+        assert_eq!(rotate_target(b"mysql-bin.000002\x9a\x01\xff\x10"), "mysql-bin.000002");
     }
 
     #[test]

@@ -18,12 +18,7 @@ pub fn connection_options(config: &SourceConfig) -> Opts {
         .ip_or_hostname(config.host.clone())
         .tcp_port(config.port)
         .user(Some(config.user.clone()))
-        .pass(
-            config
-                .password
-                .as_ref()
-                .map(|secret| secret.expose().to_owned()),
-        )
+        .pass(config.password.as_ref().map(|secret| secret.expose().to_owned()))
         .prefer_socket(false)
         .into()
 }

@@ -20,10 +20,7 @@ pub struct ValueError {
 }
 
 /// Decodes one row image, aligned with `schema.columns`.
-pub fn decode_row(
-    schema: &TableSchema,
-    mut row: BinlogRow,
-) -> Result<Vec<ColumnValue>, ValueError> {
+pub fn decode_row(schema: &TableSchema, mut row: BinlogRow) -> Result<Vec<ColumnValue>, ValueError> {
     if row.len() != schema.columns.len() {
         return Err(ValueError {
             column: String::from("*"),
@@ -79,10 +76,7 @@ fn text(column: &ColumnSchema, bytes: &[u8]) -> Result<String, ValueError> {
 }
 
 /// Decodes one value of one column.
-pub fn decode_value(
-    column: &ColumnSchema,
-    value: BinlogValue<'_>,
-) -> Result<ColumnValue, ValueError> {
+pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<ColumnValue, ValueError> {
     let value = match value {
         BinlogValue::Value(value) => value,
         BinlogValue::Jsonb(json) => {
@@ -104,11 +98,7 @@ pub fn decode_value(
     let code = column.type_code;
     match (code, value) {
         (
-            type_code::TINY
-            | type_code::SHORT
-            | type_code::INT24
-            | type_code::LONG
-            | type_code::LONGLONG,
+            type_code::TINY | type_code::SHORT | type_code::INT24 | type_code::LONG | type_code::LONGLONG,
             Value::Int(v),
         ) => Ok(if column.unsigned {
             ColumnValue::UInt(as_unsigned(v, integer_bits(code)))
@@ -116,11 +106,7 @@ pub fn decode_value(
             ColumnValue::Int(v)
         }),
         (
-            type_code::TINY
-            | type_code::SHORT
-            | type_code::INT24
-            | type_code::LONG
-            | type_code::LONGLONG,
+            type_code::TINY | type_code::SHORT | type_code::INT24 | type_code::LONG | type_code::LONGLONG,
             Value::UInt(v),
         ) => Ok(if column.unsigned {
             ColumnValue::UInt(v)
@@ -129,9 +115,7 @@ pub fn decode_value(
         }),
         (type_code::FLOAT, Value::Float(v)) => {
             // Widen through the shortest decimal form, so FLOAT 3.14 reads 3.14, not 3.140000104904175.
-            Ok(ColumnValue::Float(
-                v.to_string().parse().unwrap_or(v as f64),
-            ))
+            Ok(ColumnValue::Float(v.to_string().parse().unwrap_or(v as f64)))
         }
         (type_code::DOUBLE, Value::Double(v)) => Ok(ColumnValue::Float(v)),
         (type_code::NEWDECIMAL | type_code::DECIMAL, Value::Bytes(bytes)) => {
@@ -150,10 +134,7 @@ pub fn decode_value(
             let microseconds = format!("{fraction:0<6}")[..6]
                 .parse()
                 .map_err(|_| error(column, format!("bad TIMESTAMP `{text}`")))?;
-            Ok(ColumnValue::Timestamp {
-                seconds,
-                microseconds,
-            })
+            Ok(ColumnValue::Timestamp { seconds, microseconds })
         }
         (
             type_code::DATE | type_code::NEWDATE | type_code::DATETIME | type_code::DATETIME2,
@@ -167,20 +148,17 @@ pub fn decode_value(
             second,
             microsecond,
         })),
-        (
-            type_code::TIME | type_code::TIME2,
-            Value::Time(negative, days, hours, minutes, seconds, microseconds),
-        ) => Ok(ColumnValue::Time(TimeValue {
-            negative,
-            hours: days * 24 + hours as u32,
-            minutes,
-            seconds,
-            microseconds,
-        })),
+        (type_code::TIME | type_code::TIME2, Value::Time(negative, days, hours, minutes, seconds, microseconds)) => {
+            Ok(ColumnValue::Time(TimeValue {
+                negative,
+                hours: days * 24 + hours as u32,
+                minutes,
+                seconds,
+                microseconds,
+            }))
+        }
         (type_code::YEAR, Value::Bytes(bytes)) => {
-            let year: u16 = text(column, &bytes)?
-                .parse()
-                .map_err(|_| error(column, "bad YEAR"))?;
+            let year: u16 = text(column, &bytes)?.parse().map_err(|_| error(column, "bad YEAR"))?;
             // The binlog stores YEAR as an offset from 1900 and the zero year as 0.
             Ok(ColumnValue::Year(if year == 1900 { 0 } else { year }))
         }
@@ -203,10 +181,7 @@ pub fn decode_value(
                 .ok_or_else(|| error(column, format!("ENUM index {index} has no label")))
         }
         (type_code::SET, Value::Bytes(bytes)) => {
-            let bits = bytes
-                .iter()
-                .rev()
-                .fold(0u64, |acc, &b| (acc << 8) | b as u64);
+            let bits = bytes.iter().rev().fold(0u64, |acc, &b| (acc << 8) | b as u64);
             let members: Vec<&str> = column
                 .elements
                 .iter()
@@ -237,6 +212,46 @@ pub fn decode_value(
             format!("unsupported value {other:?} for this column type"),
         )),
     }
+}
+
+/// Decodes one value of a row read with `SELECT` over the binary protocol. The server hands most types
+/// over in the same shapes the binlog does; TIMESTAMP (a civil time in the session's zone, which the
+/// snapshot sets to UTC), YEAR, ENUM, SET and JSON differ and are handled here.
+pub fn decode_selected(column: &ColumnSchema, value: Value) -> Result<ColumnValue, ValueError> {
+    if value == Value::NULL {
+        return Ok(ColumnValue::Null);
+    }
+    match (column.type_code, value) {
+        (type_code::TIMESTAMP | type_code::TIMESTAMP2, Value::Date(year, month, day, hour, minute, second, micros)) => {
+            if (year, month, day) == (0, 0, 0) {
+                return Ok(ColumnValue::Timestamp {
+                    seconds: 0,
+                    microseconds: 0,
+                });
+            }
+            let days = days_from_civil(year as i64, month as i64, day as i64);
+            let seconds = days * 86_400 + hour as i64 * 3_600 + minute as i64 * 60 + second as i64;
+            Ok(ColumnValue::Timestamp {
+                seconds,
+                microseconds: micros,
+            })
+        }
+        (type_code::YEAR, Value::Int(year)) => Ok(ColumnValue::Year(year as u16)),
+        (type_code::YEAR, Value::UInt(year)) => Ok(ColumnValue::Year(year as u16)),
+        (type_code::ENUM | type_code::SET, Value::Bytes(bytes)) => Ok(ColumnValue::Label(text(column, &bytes)?)),
+        (type_code::JSON, Value::Bytes(bytes)) => Ok(ColumnValue::Json(text(column, &bytes)?)),
+        (_, value) => decode_value(column, BinlogValue::Value(value)),
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = if year >= 0 { year } else { year - 399 } / 400;
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]
@@ -295,17 +310,11 @@ mod tests {
             ColumnValue::UInt(258)
         );
         assert_eq!(
-            decode(
-                &column(type_code::YEAR, false),
-                Value::Bytes(b"1900".to_vec())
-            ),
+            decode(&column(type_code::YEAR, false), Value::Bytes(b"1900".to_vec())),
             ColumnValue::Year(0)
         );
         assert_eq!(
-            decode(
-                &column(type_code::YEAR, false),
-                Value::Bytes(b"2024".to_vec())
-            ),
+            decode(&column(type_code::YEAR, false), Value::Bytes(b"2024".to_vec())),
             ColumnValue::Year(2024)
         );
     }
@@ -329,20 +338,53 @@ mod tests {
     }
 
     #[test]
+    fn selected_timestamps_become_epoch_seconds() {
+        let column = column(type_code::TIMESTAMP2, false);
+        let value = decode_selected(&column, Value::Date(2024, 1, 1, 0, 0, 0, 500_000)).unwrap();
+        assert_eq!(
+            value,
+            ColumnValue::Timestamp {
+                seconds: 1_704_067_200,
+                microseconds: 500_000
+            }
+        );
+        let value = decode_selected(&column, Value::Date(1970, 1, 1, 0, 0, 1, 0)).unwrap();
+        assert_eq!(
+            value,
+            ColumnValue::Timestamp {
+                seconds: 1,
+                microseconds: 0
+            }
+        );
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    }
+
+    #[test]
+    fn selected_labels_and_years_keep_their_meaning() {
+        assert_eq!(
+            decode_selected(&column(type_code::ENUM, false), Value::Bytes(b"b".to_vec())).unwrap(),
+            ColumnValue::Label("b".into())
+        );
+        assert_eq!(
+            decode_selected(&column(type_code::YEAR, false), Value::Int(2155)).unwrap(),
+            ColumnValue::Year(2155)
+        );
+        assert_eq!(
+            decode_selected(&column(type_code::LONG, true), Value::Int(7)).unwrap(),
+            ColumnValue::UInt(7)
+        );
+    }
+
+    #[test]
     fn text_follows_the_charset() {
         let mut text_column = column(type_code::VARCHAR, false);
-        text_column.charset = Charset {
-            name: "utf8mb4".into(),
-        };
+        text_column.charset = Charset { name: "utf8mb4".into() };
         assert_eq!(
             decode(&text_column, Value::Bytes(b"hi".to_vec())),
             ColumnValue::Text(b"hi".to_vec())
         );
         assert_eq!(
-            decode(
-                &column(type_code::VARCHAR, false),
-                Value::Bytes(b"hi".to_vec())
-            ),
+            decode(&column(type_code::VARCHAR, false), Value::Bytes(b"hi".to_vec())),
             ColumnValue::Bytes(b"hi".to_vec())
         );
     }

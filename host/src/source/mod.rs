@@ -10,6 +10,7 @@ pub mod decode;
 pub mod position;
 pub mod preconditions;
 pub mod schema;
+pub mod snapshot;
 
 use crate::change::TableName;
 
@@ -17,9 +18,7 @@ use crate::change::TableName;
 /// needs an operator.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error(
-        "cannot log in to MySQL at {address} as `{user}`: {source}; check source.user and the password setting"
-    )]
+    #[error("cannot log in to MySQL at {address} as `{user}`: {source}; check source.user and the password setting")]
     Connect {
         address: String,
         user: String,
@@ -44,6 +43,18 @@ pub enum SourceError {
     Stream(mysql_async::Error),
     #[error("the server has no binary log to start from; is log_bin on?")]
     NoBinlog,
+    #[error(
+        "the server offers no lock-free consistent snapshot point (binlog_snapshot_file is a MariaDB \
+         feature); set snapshot.allow_global_lock = true to allow a brief FLUSH TABLES WITH READ LOCK per chunk, \
+         or snapshot.mode = \"never\""
+    )]
+    NoConsistentPoint,
+    #[error(
+        "the checkpointed position {position} is no longer on the server (binlog file `{file}` was purged); \
+         set snapshot.mode = \"when_needed\" to snapshot the tables again, or delete the checkpoint to start \
+         from source.start"
+    )]
+    PurgedBinlog { position: String, file: String },
 }
 
 impl SourceError {

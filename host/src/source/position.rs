@@ -32,6 +32,20 @@ impl BinlogPosition {
     }
 }
 
+impl BinlogPosition {
+    /// Whether this position is at or past `other` in the server's log. Binlog files are ordered by
+    /// the number after the last `.` (`mysql-bin.000009` < `mysql-bin.000010` < `mysql-bin.1000000`).
+    pub fn is_at_or_past(&self, other: &BinlogPosition) -> bool {
+        (file_number(&self.file), self.offset) >= (file_number(&other.file), other.offset)
+    }
+}
+
+fn file_number(file: &str) -> u64 {
+    file.rsplit_once('.')
+        .and_then(|(_, number)| number.parse().ok())
+        .unwrap_or(0)
+}
+
 impl fmt::Display for BinlogPosition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.file, self.offset)
@@ -41,9 +55,7 @@ impl fmt::Display for BinlogPosition {
 /// Why a position's text form could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ParsePositionError {
-    #[error(
-        "position `{0}` is not of the form `<binlog file>:<offset>`, e.g. `mysql-bin.000003:4`"
-    )]
+    #[error("position `{0}` is not of the form `<binlog file>:<offset>`, e.g. `mysql-bin.000003:4`")]
     MissingOffset(String),
     #[error("position `{0}` has an offset that is not a whole number")]
     BadOffset(String),
@@ -108,11 +120,7 @@ mod tests {
 
     #[test]
     fn binlog_position_round_trips_through_text() {
-        for text in [
-            "mysql-bin.000003:1234",
-            "bin:4",
-            "host:with:colons.000001:99",
-        ] {
+        for text in ["mysql-bin.000003:1234", "bin:4", "host:with:colons.000001:99"] {
             let position: BinlogPosition = text.parse().unwrap();
             assert_eq!(position.to_string(), text);
         }
@@ -122,16 +130,22 @@ mod tests {
     }
 
     #[test]
+    fn positions_order_by_file_number_then_offset() {
+        let at = |file: &str, offset| BinlogPosition::new(file, offset);
+        assert!(at("b.000002", 4).is_at_or_past(&at("b.000001", 900)));
+        assert!(at("b.000001", 900).is_at_or_past(&at("b.000001", 900)));
+        assert!(!at("b.000001", 899).is_at_or_past(&at("b.000001", 900)));
+        assert!(at("b.1000000", 4).is_at_or_past(&at("b.999999", 4)));
+    }
+
+    #[test]
     fn record_position_round_trips_through_text() {
         let position = RecordPosition {
             event: BinlogPosition::new("mysql-bin.000001", 880),
             row_index: 3,
         };
         assert_eq!(position.to_string(), "mysql-bin.000001:880#3");
-        assert_eq!(
-            position.to_string().parse::<RecordPosition>().unwrap(),
-            position
-        );
+        assert_eq!(position.to_string().parse::<RecordPosition>().unwrap(), position);
     }
 
     #[test]

@@ -117,15 +117,9 @@ mod tests {
         let error = ensure_streamable(&settings("0", "ROW", "FULL")).unwrap_err();
         assert_eq!((error.setting, error.actual.as_str()), ("log_bin", "0"));
         let error = ensure_streamable(&settings("1", "MIXED", "FULL")).unwrap_err();
-        assert_eq!(
-            (error.setting, error.actual.as_str()),
-            ("binlog_format", "MIXED")
-        );
+        assert_eq!((error.setting, error.actual.as_str()), ("binlog_format", "MIXED"));
         assert!(error.to_string().contains("binlog_format=ROW"));
         let error = ensure_streamable(&settings("1", "ROW", "MINIMAL")).unwrap_err();
-        assert_eq!(
-            (error.setting, error.actual.as_str()),
-            ("binlog_row_image", "MINIMAL")
-        );
+        assert_eq!((error.setting, error.actual.as_str()), ("binlog_row_image", "MINIMAL"));
     }
 }

@@ -22,9 +22,14 @@ use crate::source::SourceError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogColumn {
     pub name: String,
+    /// `DATA_TYPE`, e.g. `int` or `varchar`.
+    pub data_type: String,
     /// `COLUMN_TYPE`, e.g. `int(10) unsigned` or `enum('a','b')`.
     pub column_type: String,
     pub charset: Option<String>,
+    /// `NUMERIC_PRECISION` and `NUMERIC_SCALE` for DECIMAL, `DATETIME_PRECISION` for temporal types.
+    pub precision: u32,
+    pub scale: u32,
 }
 
 /// What `information_schema` says about one table.
@@ -74,47 +79,157 @@ impl SchemaCatalog {
     }
 
     async fn load(&mut self, name: &TableName) -> Result<Option<CatalogTable>, SourceError> {
-        let columns: Vec<(String, String, Option<String>)> = self
-            .conn
-            .exec(
-                "SELECT COLUMN_NAME, COLUMN_TYPE, CHARACTER_SET_NAME FROM information_schema.COLUMNS \
-                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-                (&name.database, &name.table),
-            )
-            .await
-            .map_err(SourceError::query("reading information_schema.COLUMNS"))?;
-        if columns.is_empty() {
-            return Ok(None);
-        }
-        let key_columns: Vec<String> = self
-            .conn
-            .exec(
-                "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
-                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' \
-                 ORDER BY ORDINAL_POSITION",
-                (&name.database, &name.table),
-            )
-            .await
-            .map_err(SourceError::query(
-                "reading information_schema.KEY_COLUMN_USAGE",
-            ))?;
-        let columns: Vec<CatalogColumn> = columns
-            .into_iter()
-            .map(|(name, column_type, charset)| CatalogColumn {
-                name,
-                column_type,
-                charset,
-            })
-            .collect();
-        let primary_key = key_columns
-            .iter()
-            .filter_map(|key| columns.iter().position(|column| &column.name == key))
-            .collect();
-        Ok(Some(CatalogTable {
-            columns,
-            primary_key,
-        }))
+        load_catalog_table(&mut self.conn, name).await
     }
+}
+
+/// What `information_schema` says about a table now; `None` if it does not exist.
+pub async fn load_catalog_table(conn: &mut Conn, name: &TableName) -> Result<Option<CatalogTable>, SourceError> {
+    #[allow(clippy::type_complexity)]
+    let columns: Vec<(
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<u32>,
+        Option<u32>,
+        Option<u32>,
+    )> = conn
+        .exec(
+            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, NUMERIC_PRECISION, NUMERIC_SCALE, \
+             DATETIME_PRECISION FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            (&name.database, &name.table),
+        )
+        .await
+        .map_err(SourceError::query("reading information_schema.COLUMNS"))?;
+    if columns.is_empty() {
+        return Ok(None);
+    }
+    let key_columns: Vec<String> = conn
+        .exec(
+            "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' \
+             ORDER BY ORDINAL_POSITION",
+            (&name.database, &name.table),
+        )
+        .await
+        .map_err(SourceError::query("reading information_schema.KEY_COLUMN_USAGE"))?;
+    let columns: Vec<CatalogColumn> = columns
+        .into_iter()
+        .map(
+            |(name, data_type, column_type, charset, numeric_precision, numeric_scale, datetime_precision)| {
+                let data_type = data_type.to_ascii_lowercase();
+                let (precision, scale) = if data_type == "decimal" {
+                    (numeric_precision.unwrap_or(0), numeric_scale.unwrap_or(0))
+                } else {
+                    (0, datetime_precision.unwrap_or(0))
+                };
+                CatalogColumn {
+                    name,
+                    data_type,
+                    column_type,
+                    charset,
+                    precision,
+                    scale,
+                }
+            },
+        )
+        .collect();
+    let primary_key = key_columns
+        .iter()
+        .filter_map(|key| columns.iter().position(|column| &column.name == key))
+        .collect();
+    Ok(Some(CatalogTable { columns, primary_key }))
+}
+
+/// The tables whose changes `captures` selects, as `information_schema` lists them now.
+pub async fn captured_tables(
+    conn: &mut Conn,
+    captures: impl Fn(&str, &str) -> bool,
+) -> Result<Vec<TableName>, SourceError> {
+    let tables: Vec<(String, String)> = conn
+        .query(
+            "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' \
+             AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') \
+             ORDER BY TABLE_SCHEMA, TABLE_NAME",
+        )
+        .await
+        .map_err(SourceError::query("listing tables in information_schema.TABLES"))?;
+    Ok(tables
+        .into_iter()
+        .filter(|(database, table)| captures(database, table))
+        .map(|(database, table)| TableName::new(database, table))
+        .collect())
+}
+
+/// The binlog type code a column of this `information_schema` `DATA_TYPE` has in TABLE_MAP events.
+fn binlog_type_code(data_type: &str) -> Option<u8> {
+    Some(match data_type {
+        "tinyint" => type_code::TINY,
+        "smallint" => type_code::SHORT,
+        "mediumint" => type_code::INT24,
+        "int" | "integer" => type_code::LONG,
+        "bigint" => type_code::LONGLONG,
+        "decimal" | "numeric" => type_code::NEWDECIMAL,
+        "float" => type_code::FLOAT,
+        "double" | "real" => type_code::DOUBLE,
+        "bit" => type_code::BIT,
+        "date" => type_code::NEWDATE,
+        "datetime" => type_code::DATETIME2,
+        "timestamp" => type_code::TIMESTAMP2,
+        "time" => type_code::TIME2,
+        "year" => type_code::YEAR,
+        "char" | "binary" => type_code::STRING,
+        "varchar" | "varbinary" => type_code::VARCHAR,
+        "tinytext" | "text" | "mediumtext" | "longtext" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
+            type_code::BLOB
+        }
+        "enum" => type_code::ENUM,
+        "set" => type_code::SET,
+        "json" => type_code::JSON,
+        "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring" | "multipolygon"
+        | "geometrycollection" => type_code::GEOMETRY,
+        _ => return None,
+    })
+}
+
+/// A table's schema as `information_schema` describes it, with the type codes the binlog uses, so
+/// snapshot rows and streamed rows of a table look alike.
+pub fn schema_from_catalog(name: &TableName, table: &CatalogTable) -> Result<TableSchema, SourceError> {
+    let mut columns = Vec::with_capacity(table.columns.len());
+    for (index, column) in table.columns.iter().enumerate() {
+        let type_code = binlog_type_code(&column.data_type).ok_or_else(|| SourceError::UnsupportedColumnType {
+            table: name.clone(),
+            column: index,
+            detail: format!("column `{}` has type `{}`", column.name, column.column_type),
+        })?;
+        let is_binary_type =
+            matches!(column.data_type.as_str(), "binary" | "varbinary") || column.data_type.ends_with("blob");
+        let charset = match (&column.charset, is_binary_type) {
+            (Some(charset), false) => Charset { name: charset.clone() },
+            _ => Charset::binary(),
+        };
+        let elements = if matches!(type_code, type_code::ENUM | type_code::SET) {
+            parse_labels(&column.column_type)
+        } else {
+            Vec::new()
+        };
+        columns.push(ColumnSchema {
+            name: column.name.clone(),
+            type_code,
+            unsigned: column.column_type.contains("unsigned"),
+            charset,
+            precision: column.precision,
+            scale: column.scale,
+            elements,
+        });
+    }
+    Ok(TableSchema {
+        name: name.clone(),
+        columns,
+        primary_key: table.primary_key.clone(),
+    })
 }
 
 /// The optional metadata of one TABLE_MAP event, spread out per column.
@@ -133,11 +248,7 @@ struct OptionalMetadata {
     primary_key: Option<Vec<usize>>,
 }
 
-fn spread_collations(
-    default: u16,
-    overrides: impl Iterator<Item = (usize, u16)>,
-    count: usize,
-) -> Vec<u16> {
+fn spread_collations(default: u16, overrides: impl Iterator<Item = (usize, u16)>, count: usize) -> Vec<u16> {
     let mut collations = vec![default; count];
     for (index, collation) in overrides {
         if let Some(slot) = collations.get_mut(index) {
@@ -147,10 +258,7 @@ fn spread_collations(
     collations
 }
 
-fn read_optional_metadata(
-    event: &TableMapEvent<'_>,
-    types: &[ColumnType],
-) -> std::io::Result<OptionalMetadata> {
+fn read_optional_metadata(event: &TableMapEvent<'_>, types: &[ColumnType]) -> std::io::Result<OptionalMetadata> {
     let character_count = types.iter().filter(|t| t.is_character_type()).count();
     let enum_set_count = types.iter().filter(|t| t.is_enum_or_set_type()).count();
     let mut metadata = OptionalMetadata::default();
@@ -169,8 +277,7 @@ fn read_optional_metadata(
                     spread_collations(charsets.default_charset(), overrides, character_count);
             }
             OptionalMetadataField::ColumnCharset(charsets) => {
-                metadata.character_collations =
-                    charsets.iter_charsets().collect::<std::io::Result<_>>()?;
+                metadata.character_collations = charsets.iter_charsets().collect::<std::io::Result<_>>()?;
             }
             OptionalMetadataField::EnumAndSetDefaultCharset(charsets) => {
                 let overrides = charsets
@@ -178,12 +285,10 @@ fn read_optional_metadata(
                     .collect::<std::io::Result<Vec<_>>>()?
                     .into_iter()
                     .map(|c| (c.column_index() as usize, c.charset()));
-                metadata.enum_set_collations =
-                    spread_collations(charsets.default_charset(), overrides, enum_set_count);
+                metadata.enum_set_collations = spread_collations(charsets.default_charset(), overrides, enum_set_count);
             }
             OptionalMetadataField::EnumAndSetColumnCharset(charsets) => {
-                metadata.enum_set_collations =
-                    charsets.iter_charsets().collect::<std::io::Result<_>>()?;
+                metadata.enum_set_collations = charsets.iter_charsets().collect::<std::io::Result<_>>()?;
             }
             OptionalMetadataField::ColumnName(names) => {
                 metadata.names = names
@@ -193,24 +298,16 @@ fn read_optional_metadata(
             }
             OptionalMetadataField::EnumStrValue(values) => {
                 for labels in values.iter_values() {
-                    metadata.enum_labels.push(
-                        labels?
-                            .values()
-                            .iter()
-                            .map(|v| v.value().into_owned())
-                            .collect(),
-                    );
+                    metadata
+                        .enum_labels
+                        .push(labels?.values().iter().map(|v| v.value().into_owned()).collect());
                 }
             }
             OptionalMetadataField::SetStrValue(values) => {
                 for labels in values.iter_values() {
-                    metadata.set_labels.push(
-                        labels?
-                            .values()
-                            .iter()
-                            .map(|v| v.value().into_owned())
-                            .collect(),
-                    );
+                    metadata
+                        .set_labels
+                        .push(labels?.values().iter().map(|v| v.value().into_owned()).collect());
                 }
             }
             OptionalMetadataField::SimplePrimaryKey(key) => {
@@ -269,10 +366,7 @@ pub fn parse_labels(column_type: &str) -> Vec<String> {
 }
 
 /// Builds the schema of the table an event maps, completing missing metadata from the catalog.
-pub async fn table_schema(
-    event: &TableMapEvent<'_>,
-    catalog: &mut SchemaCatalog,
-) -> Result<TableSchema, SourceError> {
+pub async fn table_schema(event: &TableMapEvent<'_>, catalog: &mut SchemaCatalog) -> Result<TableSchema, SourceError> {
     let name = TableName::new(event.database_name(), event.table_name());
     let column_count = event.columns_count() as usize;
     let mut types = Vec::with_capacity(column_count);
@@ -300,10 +394,7 @@ pub async fn table_schema(
     let mut catalog_table = None;
     if !has_full_metadata {
         let mut found = catalog.table(&name).await?.cloned();
-        if found
-            .as_ref()
-            .is_some_and(|table| table.columns.len() != column_count)
-        {
+        if found.as_ref().is_some_and(|table| table.columns.len() != column_count) {
             // The table changed since it was read: read it again.
             catalog.forget(&name);
             found = catalog.table(&name).await?.cloned();
@@ -318,8 +409,7 @@ pub async fn table_schema(
         }
     }
 
-    let (mut numeric_index, mut character_index, mut enum_set_index, mut enum_index, mut set_index) =
-        (0, 0, 0, 0, 0);
+    let (mut numeric_index, mut character_index, mut enum_set_index, mut enum_index, mut set_index) = (0, 0, 0, 0, 0);
     let mut columns = Vec::with_capacity(column_count);
     for (index, column_type) in types.iter().enumerate() {
         let catalog_column = catalog_table.as_ref().map(|table| &table.columns[index]);
@@ -363,24 +453,14 @@ pub async fn table_schema(
 
         let mut elements = Vec::new();
         if column_type.is_enum_type() {
-            elements = metadata
-                .enum_labels
-                .get(enum_index)
-                .cloned()
-                .unwrap_or_default();
+            elements = metadata.enum_labels.get(enum_index).cloned().unwrap_or_default();
             enum_index += 1;
         } else if column_type.is_set_type() {
-            elements = metadata
-                .set_labels
-                .get(set_index)
-                .cloned()
-                .unwrap_or_default();
+            elements = metadata.set_labels.get(set_index).cloned().unwrap_or_default();
             set_index += 1;
         }
         if elements.is_empty() && column_type.is_enum_or_set_type() {
-            elements = catalog_column
-                .map(|c| parse_labels(&c.column_type))
-                .unwrap_or_default();
+            elements = catalog_column.map(|c| parse_labels(&c.column_type)).unwrap_or_default();
         }
 
         let code = *column_type as u8;
@@ -407,11 +487,7 @@ pub async fn table_schema(
 
     let primary_key = metadata
         .primary_key
-        .or_else(|| {
-            catalog_table
-                .as_ref()
-                .map(|table| table.primary_key.clone())
-        })
+        .or_else(|| catalog_table.as_ref().map(|table| table.primary_key.clone()))
         .unwrap_or_default()
         .into_iter()
         .filter(|&index| index < column_count)
@@ -443,8 +519,7 @@ impl TableMapCache {
             return Ok(schema.clone());
         }
         let schema = Arc::new(table_schema(event, catalog).await?);
-        self.by_table_id
-            .insert(event.table_id(), (fingerprint, schema.clone()));
+        self.by_table_id.insert(event.table_id(), (fingerprint, schema.clone()));
         Ok(schema)
     }
 }
@@ -479,22 +554,13 @@ mod tests {
 
     #[test]
     fn enum_and_set_labels_are_read_from_column_type() {
-        assert_eq!(
-            parse_labels("enum('small','large')"),
-            vec!["small", "large"]
-        );
-        assert_eq!(
-            parse_labels("set('a','it''s','c,d')"),
-            vec!["a", "it's", "c,d"]
-        );
+        assert_eq!(parse_labels("enum('small','large')"), vec!["small", "large"]);
+        assert_eq!(parse_labels("set('a','it''s','c,d')"), vec!["a", "it's", "c,d"]);
         assert!(parse_labels("int(11)").is_empty());
     }
 
     #[test]
     fn default_charsets_spread_with_overrides() {
-        assert_eq!(
-            spread_collations(45, [(1, 8)].into_iter(), 3),
-            vec![45, 8, 45]
-        );
+        assert_eq!(spread_collations(45, [(1, 8)].into_iter(), 3), vec![45, 8, 45]);
     }
 }

@@ -24,8 +24,7 @@ struct RouteByTable;
 
 impl Guest for RouteByTable {
     fn init(config: Vec<(String, String)>) -> Result<(), PluginError> {
-        let router = Router::from_config(&config)
-            .map_err(|error| PluginError::InvalidConfig(error.to_string()))?;
+        let router = Router::from_config(&config).map_err(|error| PluginError::InvalidConfig(error.to_string()))?;
         ROUTER.with_borrow_mut(|slot| *slot = Some(router));
         Ok(())
     }
@@ -112,12 +111,7 @@ mod tests {
             Decision::Drop => None,
             Decision::Keep(routing) => {
                 assert!(routing.key.is_none() && routing.object_name.is_none());
-                Some(
-                    routing
-                        .topic
-                        .as_deref()
-                        .expect("a kept change names its topic"),
-                )
+                Some(routing.topic.as_deref().expect("a kept change names its topic"))
             }
         }
     }
@@ -132,10 +126,7 @@ mod tests {
         };
         let decisions = RouteByTable::handle(batch).unwrap();
         let topics: Vec<_> = decisions.iter().map(topic).collect();
-        assert_eq!(
-            topics,
-            [Some("demo.orders"), None, None, Some("demo.orders")]
-        );
+        assert_eq!(topics, [Some("demo.orders"), None, None, Some("demo.orders")]);
     }
 
     #[test]
@@ -151,9 +142,7 @@ mod tests {
     #[test]
     fn a_bad_config_is_an_invalid_config_error() {
         let error = RouteByTable::init(vec![("x".to_owned(), String::new())]).unwrap_err();
-        assert!(
-            matches!(error, PluginError::InvalidConfig(message) if message.starts_with("unknown config key `x`"))
-        );
+        assert!(matches!(error, PluginError::InvalidConfig(message) if message.starts_with("unknown config key `x`")));
     }
 
     #[test]
@@ -162,10 +151,7 @@ mod tests {
             tables: vec![table("demo", "t")],
             changes: vec![change(0)],
         };
-        assert!(matches!(
-            RouteByTable::handle(batch),
-            Err(PluginError::Other(_))
-        ));
+        assert!(matches!(RouteByTable::handle(batch), Err(PluginError::Other(_))));
     }
 
     #[test]

@@ -51,8 +51,7 @@ impl Router {
             .filter(|entry| !entry.is_empty())
             .map(TablePattern::parse)
             .collect::<Result<Vec<_>, _>>()?;
-        let topic_template =
-            TopicTemplate::parse(topic_template.unwrap_or(DEFAULT_TOPIC_TEMPLATE))?;
+        let topic_template = TopicTemplate::parse(topic_template.unwrap_or(DEFAULT_TOPIC_TEMPLATE))?;
         Ok(Router {
             drop_patterns,
             topic_template,
@@ -62,11 +61,7 @@ impl Router {
     /// Decides what to do with the changes of table `database`.`table`.
     pub fn decide(&self, database: &str, table: &str) -> Result<Route, TopicError> {
         let qualified = format!("{database}.{table}");
-        if self
-            .drop_patterns
-            .iter()
-            .any(|pattern| pattern.matches(&qualified))
-        {
+        if self.drop_patterns.iter().any(|pattern| pattern.matches(&qualified)) {
             return Ok(Route::Drop);
         }
         let topic = self.topic_template.render(database, table);
@@ -108,10 +103,7 @@ impl TablePattern {
     /// Whether `qualified` (`database.table`) matches. Byte-wise comparison is exact for UTF-8: a
     /// literal part can only match starting at a character boundary.
     fn matches(&self, qualified: &str) -> bool {
-        let (first, rest) = self
-            .parts
-            .split_first()
-            .expect("split yields at least one part");
+        let (first, rest) = self.parts.split_first().expect("split yields at least one part");
         let Some((last, middle)) = rest.split_last() else {
             return qualified == first;
         };
@@ -167,9 +159,7 @@ impl TopicTemplate {
                     "database" => Segment::Database,
                     "table" => Segment::Table,
                     other => {
-                        return Err(invalid(TemplateProblem::UnknownPlaceholder(
-                            other.to_owned(),
-                        )));
+                        return Err(invalid(TemplateProblem::UnknownPlaceholder(other.to_owned())));
                     }
                 });
                 rest = &after_brace[close + 1..];
@@ -221,28 +211,20 @@ fn topic_name_problem(topic: &str) -> Option<String> {
             topic.len()
         ))
     } else {
-        topic.chars().find(|&c| !is_topic_character(c)).map(|c| {
-            format!("it contains `{c}`; Kafka allows only ASCII letters, digits, `.`, `_` and `-`")
-        })
+        topic
+            .chars()
+            .find(|&c| !is_topic_character(c))
+            .map(|c| format!("it contains `{c}`; Kafka allows only ASCII letters, digits, `.`, `_` and `-`"))
     }
 }
 
 /// Why the plugin's `config` table is unusable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigError {
-    UnknownKey {
-        key: String,
-    },
-    RepeatedKey {
-        key: String,
-    },
-    PatternNeverMatches {
-        pattern: String,
-    },
-    InvalidTemplate {
-        template: String,
-        problem: TemplateProblem,
-    },
+    UnknownKey { key: String },
+    RepeatedKey { key: String },
+    PatternNeverMatches { pattern: String },
+    InvalidTemplate { template: String, problem: TemplateProblem },
 }
 
 /// What is wrong with a `topic_template`.
@@ -258,11 +240,7 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::UnknownKey { key } => {
-                write!(
-                    f,
-                    "unknown config key `{key}`; known keys: {}",
-                    KNOWN_KEYS.join(", ")
-                )
+                write!(f, "unknown config key `{key}`; known keys: {}", KNOWN_KEYS.join(", "))
             }
             ConfigError::RepeatedKey { key } => {
                 write!(f, "config key `{key}` is given more than once")
@@ -342,10 +320,7 @@ mod tests {
     #[test]
     fn empty_config_keeps_every_table_on_a_database_dot_table_topic() {
         let router = configured(&[]).unwrap();
-        assert_eq!(
-            router.decide("demo", "orders").unwrap(),
-            keep("demo.orders")
-        );
+        assert_eq!(router.decide("demo", "orders").unwrap(), keep("demo.orders"));
     }
 
     #[test]
@@ -355,19 +330,10 @@ mod tests {
         assert_eq!(router.decide("demo", "audit_").unwrap(), Route::Drop);
         assert_eq!(router.decide("anything", "tmp").unwrap(), Route::Drop);
         assert_eq!(router.decide("shop", "carts").unwrap(), Route::Drop);
-        assert_eq!(
-            router.decide("demo", "orders").unwrap(),
-            keep("demo.orders")
-        );
-        assert_eq!(
-            router.decide("other", "audit_log").unwrap(),
-            keep("other.audit_log")
-        );
+        assert_eq!(router.decide("demo", "orders").unwrap(), keep("demo.orders"));
+        assert_eq!(router.decide("other", "audit_log").unwrap(), keep("other.audit_log"));
         assert_eq!(router.decide("demo", "tmpx").unwrap(), keep("demo.tmpx"));
-        assert_eq!(
-            router.decide("shop", "carts2").unwrap(),
-            keep("shop.carts2")
-        );
+        assert_eq!(router.decide("shop", "carts2").unwrap(), keep("shop.carts2"));
     }
 
     #[test]
@@ -375,14 +341,8 @@ mod tests {
         let router = configured(&[("drop_tables", "demo.audit")]).unwrap();
         assert_eq!(router.decide("demo", "audit").unwrap(), Route::Drop);
         assert_eq!(router.decide("Demo", "audit").unwrap(), keep("Demo.audit"));
-        assert_eq!(
-            router.decide("xdemo", "audit").unwrap(),
-            keep("xdemo.audit")
-        );
-        assert_eq!(
-            router.decide("demo", "audits").unwrap(),
-            keep("demo.audits")
-        );
+        assert_eq!(router.decide("xdemo", "audit").unwrap(), keep("xdemo.audit"));
+        assert_eq!(router.decide("demo", "audits").unwrap(), keep("demo.audits"));
     }
 
     #[test]
@@ -405,12 +365,7 @@ mod tests {
         let router = configured(&[("drop_tables", " , demo.t ,, ")]).unwrap();
         assert_eq!(router.drop_patterns.len(), 1);
         assert_eq!(router.decide("demo", "t").unwrap(), Route::Drop);
-        assert!(
-            configured(&[("drop_tables", "")])
-                .unwrap()
-                .drop_patterns
-                .is_empty()
-        );
+        assert!(configured(&[("drop_tables", "")]).unwrap().drop_patterns.is_empty());
     }
 
     #[test]
@@ -422,24 +377,15 @@ mod tests {
                 pattern: "audit".to_owned()
             }
         );
-        assert!(
-            error.to_string().contains("`audit.*` or `*.audit`"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("`audit.*` or `*.audit`"), "{error}");
     }
 
     #[test]
     fn topic_template_placeholders_are_rendered() {
         let router = configured(&[("topic_template", "cdc-{database}_{table}.v1")]).unwrap();
-        assert_eq!(
-            router.decide("demo", "orders").unwrap(),
-            keep("cdc-demo_orders.v1")
-        );
+        assert_eq!(router.decide("demo", "orders").unwrap(), keep("cdc-demo_orders.v1"));
         let router = router_with_template("all-changes");
-        assert_eq!(
-            router.decide("demo", "orders").unwrap(),
-            keep("all-changes")
-        );
+        assert_eq!(router.decide("demo", "orders").unwrap(), keep("all-changes"));
         let router = router_with_template("{table}{table}");
         assert_eq!(router.decide("demo", "t").unwrap(), keep("tt"));
     }
@@ -470,11 +416,10 @@ mod tests {
 
     #[test]
     fn malformed_topic_templates_are_rejected() {
-        let problem =
-            |template: &str| match configured(&[("topic_template", template)]).unwrap_err() {
-                ConfigError::InvalidTemplate { problem, .. } => problem,
-                other => panic!("unexpected error {other:?}"),
-            };
+        let problem = |template: &str| match configured(&[("topic_template", template)]).unwrap_err() {
+            ConfigError::InvalidTemplate { problem, .. } => problem,
+            other => panic!("unexpected error {other:?}"),
+        };
         assert_eq!(problem(""), TemplateProblem::Empty);
         assert_eq!(problem("{database"), TemplateProblem::UnmatchedBrace);
         assert_eq!(problem("x}"), TemplateProblem::UnmatchedBrace);
@@ -482,17 +427,9 @@ mod tests {
             problem("{db}.{table}"),
             TemplateProblem::UnknownPlaceholder("db".to_owned())
         );
-        assert_eq!(
-            problem("{}"),
-            TemplateProblem::UnknownPlaceholder(String::new())
-        );
-        assert_eq!(
-            problem("cdc/{table}"),
-            TemplateProblem::InvalidCharacter('/')
-        );
-        let message = configured(&[("topic_template", "{db}")])
-            .unwrap_err()
-            .to_string();
+        assert_eq!(problem("{}"), TemplateProblem::UnknownPlaceholder(String::new()));
+        assert_eq!(problem("cdc/{table}"), TemplateProblem::InvalidCharacter('/'));
+        let message = configured(&[("topic_template", "{db}")]).unwrap_err().to_string();
         assert_eq!(
             message,
             "topic_template `{db}` has an unknown placeholder `{db}`; the placeholders are `{database}` and `{table}`"

@@ -65,9 +65,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let daemon = RunningDaemon::start(&config, state.path())?;
 
-    step(
-        "writing sample changes: 2 customers, 3 orders, an update, a delete, and audit rows the plugin drops",
-    );
+    step("writing sample changes: 2 customers, 3 orders, an update, a delete, and audit rows the plugin drops");
     db.execute_all(&[
         "BEGIN",
         "INSERT INTO demo.customers VALUES (1, 'Ada Lovelace', 'ada@example.com'), (2, 'Alan Turing', 'alan@example.com')",
@@ -85,22 +83,11 @@ async fn main() -> anyhow::Result<()> {
 
     let schema = parse_record_schema(sluice::encode::dts_avro::RECORD_AVSC)?;
     for (topic, expected) in [("demo.customers", 3), ("demo.orders", 5)] {
-        let messages = consume(
-            &broker.bootstrap_servers(),
-            topic,
-            expected,
-            Duration::from_secs(60),
-        )
-        .await?;
+        let messages = consume(&broker.bootstrap_servers(), topic, expected, Duration::from_secs(60)).await?;
         step(&format!("topic {topic}: {} records", messages.len()));
         for message in &messages {
-            let record =
-                decode_record(&schema, &message.payload).context("decoding a DTS record")?;
-            let key = message
-                .key
-                .as_deref()
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default();
+            let record = decode_record(&schema, &message.payload).context("decoding a DTS record")?;
+            let key = message.key.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
             println!(
                 "  #{} {} {} key={} position={} txid={}",
                 record.id,
@@ -110,19 +97,13 @@ async fn main() -> anyhow::Result<()> {
                 record.source_position,
                 record.source_txid
             );
-            let names: Vec<&str> = record
-                .fields
-                .iter()
-                .map(|(name, _)| name.as_str())
-                .collect();
+            let names: Vec<&str> = record.fields.iter().map(|(name, _)| name.as_str()).collect();
             for (label, image) in [("before", &record.before), ("after ", &record.after)] {
                 if let Some(values) = image {
                     let pairs: Vec<String> = names
                         .iter()
                         .zip(values)
-                        .map(|(name, value)| {
-                            format!("{name}={}", value.as_deref().unwrap_or("NULL"))
-                        })
+                        .map(|(name, value)| format!("{name}={}", value.as_deref().unwrap_or("NULL")))
                         .collect();
                     println!("      {label} {}", pairs.join(" "));
                 }

@@ -187,11 +187,7 @@ fn launch(program: &Path, directory: &Path, port: u16) -> anyhow::Result<ServerP
 
 /// Waits until the broker accepts connections and answers a metadata request, failing early if it
 /// exits.
-async fn wait_until_ready(
-    process: &mut ServerProcess,
-    port: u16,
-    directory: &Path,
-) -> anyhow::Result<()> {
+async fn wait_until_ready(process: &mut ServerProcess, port: u16, directory: &Path) -> anyhow::Result<()> {
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     let bootstrap = format!("{HOST}:{port}");
     loop {

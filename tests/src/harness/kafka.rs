@@ -104,11 +104,7 @@ pub async fn list_topics(bootstrap: &str) -> anyhow::Result<Vec<String>> {
 }
 
 /// Fetches cluster metadata, for all topics or one, with a new client. Blocks.
-pub(crate) fn fetch_metadata(
-    bootstrap: &str,
-    topic: Option<&str>,
-    timeout: Duration,
-) -> anyhow::Result<Metadata> {
+pub(crate) fn fetch_metadata(bootstrap: &str, topic: Option<&str>, timeout: Duration) -> anyhow::Result<Metadata> {
     let client: BaseConsumer = client_config(bootstrap)
         .create()
         .context("creating a kafka metadata client")?;
@@ -119,11 +115,7 @@ pub(crate) fn fetch_metadata(
 
 /// The partition ids of `topic` once metadata lists it with partitions; `None` if that does not
 /// happen before `deadline`. Blocks.
-pub(crate) fn wait_for_partitions(
-    client: &BaseConsumer,
-    topic: &str,
-    deadline: Instant,
-) -> Option<Vec<i32>> {
+pub(crate) fn wait_for_partitions(client: &BaseConsumer, topic: &str, deadline: Instant) -> Option<Vec<i32>> {
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
@@ -143,9 +135,7 @@ pub(crate) fn wait_for_partitions(
             }
             Err(error) => tracing::debug!(topic, %error, "metadata request failed; retrying"),
         }
-        std::thread::sleep(
-            METADATA_RETRY_INTERVAL.min(deadline.saturating_duration_since(Instant::now())),
-        );
+        std::thread::sleep(METADATA_RETRY_INTERVAL.min(deadline.saturating_duration_since(Instant::now())));
     }
 }
 
@@ -162,9 +152,7 @@ pub(crate) fn client_config(bootstrap: &str) -> ClientConfig {
 /// A group id no other consumer uses.
 fn unique_group_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     format!(
         "sluice-tests-{}-{}-{}",
         std::process::id(),

@@ -26,8 +26,7 @@ const HOST: &str = "127.0.0.1";
 /// The account sluice connects as, and its password.
 const REPLICATION_USER: (&str, &str) = ("sluice", "sluice-secret");
 /// The privileges sluice documents as required.
-const REPLICATION_GRANTS: &str =
-    "SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT";
+const REPLICATION_GRANTS: &str = "SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT";
 /// How long a server may take to answer its first query.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often a starting server is asked whether it is ready.
@@ -130,10 +129,7 @@ impl MariaDb {
     /// A `mysql://` URL for the replication user.
     pub fn replication_url(&self) -> String {
         let (user, password) = REPLICATION_USER;
-        format!(
-            "mysql://{user}:{password}@{HOST}:{}/?prefer_socket=false",
-            self.port
-        )
+        format!("mysql://{user}:{password}@{HOST}:{}/?prefer_socket=false", self.port)
     }
 
     /// A `mysql://` URL for `root`, which has every privilege and an empty password.
@@ -157,9 +153,7 @@ impl MariaDb {
         conn.query_drop(sql)
             .await
             .with_context(|| format!("executing `{sql}`"))?;
-        conn.disconnect()
-            .await
-            .context("disconnecting from mariadb")
+        conn.disconnect().await.context("disconnecting from mariadb")
     }
 
     /// Runs each statement in order as `root`, all in one new connection, discarding results.
@@ -173,9 +167,7 @@ impl MariaDb {
                 .await
                 .with_context(|| format!("executing `{statement}`"))?;
         }
-        conn.disconnect()
-            .await
-            .context("disconnecting from mariadb")
+        conn.disconnect().await.context("disconnecting from mariadb")
     }
 
     /// The temporary directory holding the data directory, binary logs and logs.
@@ -215,8 +207,8 @@ fn error_log(directory: &Path) -> PathBuf {
 
 /// Whether the directory is owned by root, meaning the servers run as root and need `--user=root`.
 fn running_as_root(directory: &Path) -> anyhow::Result<bool> {
-    let metadata = std::fs::metadata(directory)
-        .with_context(|| format!("reading the owner of {}", directory.display()))?;
+    let metadata =
+        std::fs::metadata(directory).with_context(|| format!("reading the owner of {}", directory.display()))?;
     Ok(metadata.uid() == 0)
 }
 
@@ -239,15 +231,11 @@ fn server_program() -> &'static str {
 /// Creates the system tables in `<directory>/data`, with `root` reachable by password over TCP.
 async fn install_data_directory(directory: &Path) -> anyhow::Result<()> {
     let log_path = directory.join("install.log");
-    let log = std::fs::File::create(&log_path)
-        .with_context(|| format!("creating {}", log_path.display()))?;
+    let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let mut command = tokio::process::Command::new(install_program());
     command
         .arg("--no-defaults")
-        .arg(format!(
-            "--datadir={}",
-            path_argument(&data_directory(directory))?
-        ))
+        .arg(format!("--datadir={}", path_argument(&data_directory(directory))?))
         .arg("--auth-root-authentication-method=normal")
         .arg("--skip-test-db")
         .arg("--skip-name-resolve")
@@ -264,20 +252,14 @@ async fn install_data_directory(directory: &Path) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("running {}", install_program()))?;
     if !status.success() {
-        bail!(
-            "{} failed ({status}); {}",
-            install_program(),
-            log_tail(&log_path)
-        );
+        bail!("{} failed ({status}); {}", install_program(), log_tail(&log_path));
     }
     Ok(())
 }
 
 /// Starts `mariadbd` on `port` over the installed data directory.
 fn launch(directory: &Path, port: u16, options: &MariaDbOptions) -> anyhow::Result<ServerProcess> {
-    let path = |name: &str| -> anyhow::Result<String> {
-        Ok(path_argument(&directory.join(name))?.to_owned())
-    };
+    let path = |name: &str| -> anyhow::Result<String> { Ok(path_argument(&directory.join(name))?.to_owned()) };
     let mut command = Command::new(server_program());
     command
         .current_dir(directory)
@@ -310,11 +292,7 @@ fn launch(directory: &Path, port: u16, options: &MariaDbOptions) -> anyhow::Resu
 }
 
 /// Polls until the server answers `SELECT 1` as root, failing early if it exits.
-async fn wait_until_ready(
-    process: &mut ServerProcess,
-    port: u16,
-    directory: &Path,
-) -> anyhow::Result<()> {
+async fn wait_until_ready(process: &mut ServerProcess, port: u16, directory: &Path) -> anyhow::Result<()> {
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     loop {
         if let Some(status) = process.exit_status() {
@@ -349,8 +327,6 @@ async fn probe(port: u16) -> anyhow::Result<()> {
 /// Whether the server's error log says another process holds its port.
 fn lost_port_race(directory: &Path) -> bool {
     std::fs::read_to_string(error_log(directory))
-        .map(|log| {
-            log.contains("Address already in use") || log.contains("Do you already have another")
-        })
+        .map(|log| log.contains("Address already in use") || log.contains("Do you already have another"))
         .unwrap_or(false)
 }

@@ -24,11 +24,7 @@ pub(crate) struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `command` with stdin closed and stdout and stderr appended to `log_path`.
-    pub(crate) fn spawn(
-        name: &'static str,
-        command: &mut Command,
-        log_path: &Path,
-    ) -> anyhow::Result<ServerProcess> {
+    pub(crate) fn spawn(name: &'static str, command: &mut Command, log_path: &Path) -> anyhow::Result<ServerProcess> {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -77,10 +73,7 @@ impl Drop for ServerProcess {
 /// that can tell a bind failure from other failures retry with a new port.
 pub(crate) fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding 127.0.0.1:0")?;
-    Ok(listener
-        .local_addr()
-        .context("reading the bound address")?
-        .port())
+    Ok(listener.local_addr().context("reading the bound address")?.port())
 }
 
 /// The last lines of a log file, for error messages; a note instead if it cannot be read.
@@ -98,11 +91,7 @@ pub(crate) fn log_tail(path: &Path) -> String {
         Ok(text) => {
             let lines: Vec<&str> = text.lines().collect();
             let start = lines.len().saturating_sub(LOG_TAIL_LINES);
-            format!(
-                "last lines of {}:\n{}",
-                path.display(),
-                lines[start..].join("\n")
-            )
+            format!("last lines of {}:\n{}", path.display(), lines[start..].join("\n"))
         }
         Err(error) => format!("(could not read {}: {error})", path.display()),
     }

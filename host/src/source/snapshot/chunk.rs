@@ -1,0 +1,227 @@
+//! Reading one chunk of one table at a consistent point. See the module doc of `snapshot`.
+
+use std::sync::Arc;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row};
+
+use crate::change::{ColumnValue, TableSchema};
+use crate::source::SourceError;
+use crate::source::decode::decode_selected;
+use crate::source::position::BinlogPosition;
+use crate::source::snapshot::progress::{KeyValue, TableProgress};
+
+/// Rows of one table as of one binlog position.
+#[derive(Debug)]
+pub struct SnapshotChunk {
+    pub table: Arc<TableSchema>,
+    pub rows: Vec<Vec<ColumnValue>>,
+    /// The consistent point: the rows are the table's state after every transaction before it.
+    pub at: BinlogPosition,
+    /// The table's progress once this chunk is published.
+    pub progress: TableProgress,
+}
+
+fn quote(identifier: &str) -> String {
+    format!("`{}`", identifier.replace('`', "``"))
+}
+
+/// The `SELECT` of a chunk: all columns in table order, keyset-paginated on the primary key.
+pub fn chunk_query(table: &TableSchema, after_key: bool, chunk_size: usize) -> String {
+    let columns: Vec<String> = table.columns.iter().map(|c| quote(&c.name)).collect();
+    let mut sql = format!(
+        "SELECT {} FROM {}.{}",
+        columns.join(", "),
+        quote(&table.name.database),
+        quote(&table.name.table)
+    );
+    if table.primary_key.is_empty() {
+        return sql;
+    }
+    let key: Vec<String> = table
+        .primary_key
+        .iter()
+        .map(|&i| quote(&table.columns[i].name))
+        .collect();
+    if after_key {
+        let marks = vec!["?"; key.len()].join(", ");
+        sql.push_str(&format!(" WHERE ({}) > ({marks})", key.join(", ")));
+    }
+    sql.push_str(&format!(" ORDER BY {} LIMIT {chunk_size}", key.join(", ")));
+    sql
+}
+
+/// Reads chunks over one connection, each in its own read-only transaction.
+pub struct ChunkReader {
+    conn: Conn,
+    chunk_size: usize,
+    allow_global_lock: bool,
+}
+
+impl ChunkReader {
+    pub async fn new(mut conn: Conn, chunk_size: usize, allow_global_lock: bool) -> Result<Self, SourceError> {
+        // TIMESTAMP values are read as UTC civil times and turned into epoch seconds.
+        conn.query_drop("SET time_zone = '+00:00'")
+            .await
+            .map_err(SourceError::query("setting the snapshot session's time zone"))?;
+        conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .await
+            .map_err(SourceError::query("setting the snapshot session's isolation level"))?;
+        Ok(Self {
+            conn,
+            chunk_size,
+            allow_global_lock,
+        })
+    }
+
+    /// Opens a consistent-snapshot transaction and returns the binlog position it sees.
+    async fn begin_at_consistent_point(&mut self) -> Result<BinlogPosition, SourceError> {
+        let conn = &mut self.conn;
+        conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            .await
+            .map_err(SourceError::query("starting a consistent snapshot"))?;
+        let status: Vec<(String, String)> = conn
+            .query("SHOW SESSION STATUS LIKE 'binlog_snapshot_%'")
+            .await
+            .map_err(SourceError::query("reading binlog_snapshot_file/position"))?;
+        let value = |name: &str| {
+            status
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        if let (Some(file), Some(offset)) = (value("binlog_snapshot_file"), value("binlog_snapshot_position"))
+            && !file.is_empty()
+            && let Ok(offset) = offset.parse()
+        {
+            return Ok(BinlogPosition::new(file, offset));
+        }
+        conn.query_drop("ROLLBACK")
+            .await
+            .map_err(SourceError::query("ending a snapshot transaction"))?;
+        if !self.allow_global_lock {
+            return Err(SourceError::NoConsistentPoint);
+        }
+        conn.query_drop("FLUSH TABLES WITH READ LOCK")
+            .await
+            .map_err(SourceError::query("taking the global read lock (needs RELOAD)"))?;
+        let result = async {
+            let row: Option<Row> = conn.query_first("SHOW MASTER STATUS").await?;
+            conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+                .await?;
+            Ok::<_, mysql_async::Error>(row)
+        }
+        .await;
+        conn.query_drop("UNLOCK TABLES")
+            .await
+            .map_err(SourceError::query("releasing the global read lock"))?;
+        let row = result.map_err(SourceError::query(
+            "reading the binlog position under the global read lock",
+        ))?;
+        let row = row.ok_or(SourceError::NoBinlog)?;
+        let file: String = row.get(0).ok_or(SourceError::NoBinlog)?;
+        let offset: u64 = row.get(1).ok_or(SourceError::NoBinlog)?;
+        Ok(BinlogPosition::new(file, offset))
+    }
+
+    /// Reads the chunk after `after` (from the first key when `None`).
+    pub async fn read(
+        &mut self,
+        table: &Arc<TableSchema>,
+        query: &str,
+        after: Option<&[KeyValue]>,
+    ) -> Result<SnapshotChunk, SourceError> {
+        let at = self.begin_at_consistent_point().await?;
+        let params: Vec<mysql_async::Value> = after.unwrap_or_default().iter().map(KeyValue::to_sql).collect();
+        let rows: Result<Vec<Row>, _> = if params.is_empty() {
+            self.conn.exec(query, ()).await
+        } else {
+            self.conn.exec(query, params).await
+        };
+        self.conn
+            .query_drop("COMMIT")
+            .await
+            .map_err(SourceError::query("ending a snapshot transaction"))?;
+        let rows = rows.map_err(|source| SourceError::Query {
+            doing: "reading a snapshot chunk",
+            source,
+        })?;
+
+        let full = !table.primary_key.is_empty() && rows.len() == self.chunk_size;
+        let mut last_key = Vec::new();
+        let mut decoded = Vec::with_capacity(rows.len());
+        let row_count = rows.len();
+        for (index, row) in rows.into_iter().enumerate() {
+            let values = row.unwrap();
+            if full && index + 1 == row_count {
+                last_key = table
+                    .primary_key
+                    .iter()
+                    .map(|&i| KeyValue::from_sql(&values[i]))
+                    .collect();
+            }
+            let mut row_values = Vec::with_capacity(values.len());
+            for (column, value) in table.columns.iter().zip(values) {
+                row_values.push(decode_selected(column, value).map_err(|error| SourceError::Decode {
+                    table: table.name.clone(),
+                    detail: format!("snapshot row: {error}"),
+                })?);
+            }
+            decoded.push(row_values);
+        }
+        let progress = if full {
+            TableProgress::After(last_key)
+        } else {
+            TableProgress::Done
+        };
+        Ok(SnapshotChunk {
+            table: table.clone(),
+            rows: decoded,
+            at,
+            progress,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::{Charset, ColumnSchema, TableName};
+
+    fn table(primary_key: Vec<usize>) -> TableSchema {
+        let column = |name: &str| ColumnSchema {
+            name: name.into(),
+            type_code: 3,
+            unsigned: false,
+            charset: Charset::binary(),
+            precision: 0,
+            scale: 0,
+            elements: vec![],
+        };
+        TableSchema {
+            name: TableName::new("shop", "order`s"),
+            columns: vec![column("a"), column("b"), column("c")],
+            primary_key,
+        }
+    }
+
+    #[test]
+    fn chunks_page_by_key_never_by_offset() {
+        assert_eq!(
+            chunk_query(&table(vec![2, 0]), true, 500),
+            "SELECT `a`, `b`, `c` FROM `shop`.`order``s` WHERE (`c`, `a`) > (?, ?) ORDER BY `c`, `a` LIMIT 500"
+        );
+        assert_eq!(
+            chunk_query(&table(vec![0]), false, 10),
+            "SELECT `a`, `b`, `c` FROM `shop`.`order``s` ORDER BY `a` LIMIT 10"
+        );
+    }
+
+    #[test]
+    fn a_table_without_a_key_is_one_scan() {
+        assert_eq!(
+            chunk_query(&table(vec![]), false, 10),
+            "SELECT `a`, `b`, `c` FROM `shop`.`order``s`"
+        );
+    }
+}

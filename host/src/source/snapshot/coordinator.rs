@@ -1,0 +1,188 @@
+//! Scheduling table snapshots: up to `parallel_tables` at once, each over its own connection, chunk
+//! after chunk, handing every chunk to the binlog reader through a bounded channel.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::change::TableName;
+use crate::config::{SnapshotConfig, SnapshotMode, SourceConfig};
+use crate::shutdown::Shutdown;
+use crate::source::SourceError;
+use crate::source::connect::connect_with_retry;
+use crate::source::schema::{load_catalog_table, schema_from_catalog};
+use crate::source::snapshot::chunk::{ChunkReader, SnapshotChunk, chunk_query};
+use crate::source::snapshot::progress::{KeyValue, SnapshotState, TableProgress};
+
+/// How often a table's progress is logged.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
+
+pub struct SnapshotCoordinator {
+    source: SourceConfig,
+    settings: SnapshotConfig,
+    work: VecDeque<(TableName, TableProgress)>,
+    requests: mpsc::Receiver<TableName>,
+    chunks: mpsc::Sender<SnapshotChunk>,
+}
+
+impl SnapshotCoordinator {
+    /// `state` is the checkpointed progress: tables not `Done` are (re)started where they stood.
+    pub fn new(
+        source: SourceConfig,
+        settings: SnapshotConfig,
+        state: &SnapshotState,
+        requests: mpsc::Receiver<TableName>,
+        chunks: mpsc::Sender<SnapshotChunk>,
+    ) -> Self {
+        let work = state
+            .iter()
+            .filter(|(_, progress)| **progress != TableProgress::Done)
+            .filter_map(|(name, progress)| {
+                let (database, table) = name.split_once('.')?;
+                Some((TableName::new(database, table), progress.clone()))
+            })
+            .collect();
+        Self {
+            source,
+            settings,
+            work,
+            requests,
+            chunks,
+        }
+    }
+
+    /// Runs until every table is done and (unless the mode is `initial_only`) the reader stops asking
+    /// for re-snapshots, or until shutdown.
+    pub async fn run(mut self, mut shutdown: Shutdown) -> Result<(), SourceError> {
+        let mut running: JoinSet<(TableName, Result<(), SourceError>)> = JoinSet::new();
+        let mut active: HashSet<TableName> = HashSet::new();
+        let mut requests_open = self.settings.mode != SnapshotMode::InitialOnly;
+        loop {
+            while running.len() < self.settings.parallel_tables {
+                let Some((table, progress)) = self.work.pop_front() else {
+                    break;
+                };
+                if !active.insert(table.clone()) {
+                    continue;
+                }
+                let job = TableSnapshot {
+                    source: self.source.clone(),
+                    settings: self.settings.clone(),
+                    table: table.clone(),
+                    chunks: self.chunks.clone(),
+                    shutdown: shutdown.clone(),
+                };
+                running.spawn(async move { (table, job.run(progress).await) });
+            }
+            if running.is_empty() && self.work.is_empty() && !requests_open {
+                tracing::info!("snapshot finished");
+                return Ok(());
+            }
+            tokio::select! {
+                Some(joined) = running.join_next(), if !running.is_empty() => {
+                    let (table, result) = joined.unwrap_or_else(|panic| panic!("a table snapshot panicked: {panic}"));
+                    active.remove(&table);
+                    result?;
+                }
+                request = self.requests.recv(), if requests_open => match request {
+                    Some(table) if active.contains(&table) => {
+                        tracing::warn!(table = %table, "re-snapshot of {table} asked for while it is being snapshotted; ignored");
+                    }
+                    Some(table) => {
+                        tracing::info!(table = %table, "re-snapshot of {table} requested");
+                        self.work.push_back((table, TableProgress::Pending));
+                    }
+                    None => requests_open = false,
+                },
+                _ = shutdown.wait() => return Ok(()),
+            }
+        }
+    }
+}
+
+/// The snapshot of one table.
+struct TableSnapshot {
+    source: SourceConfig,
+    settings: SnapshotConfig,
+    table: TableName,
+    chunks: mpsc::Sender<SnapshotChunk>,
+    shutdown: Shutdown,
+}
+
+impl TableSnapshot {
+    async fn run(mut self, progress: TableProgress) -> Result<(), SourceError> {
+        let Some(mut conn) = connect_with_retry(&self.source, "snapshot", &mut self.shutdown).await? else {
+            return Ok(());
+        };
+        let Some(catalog) = load_catalog_table(&mut conn, &self.table).await? else {
+            tracing::warn!(table = %self.table, "table {} no longer exists; nothing to snapshot", self.table);
+            return Ok(());
+        };
+        let schema = Arc::new(schema_from_catalog(&self.table, &catalog)?);
+        if schema.primary_key.is_empty() {
+            tracing::warn!(
+                table = %self.table,
+                "table {} has no primary key: it is read in one scan, cannot resume mid-table, and its rows \
+                 may be published twice by a re-snapshot",
+                self.table
+            );
+        }
+        let estimated_rows: u64 = conn
+            .exec_first(
+                "SELECT COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&self.table.database, &self.table.table),
+            )
+            .await
+            .map_err(SourceError::query("estimating table size"))?
+            .unwrap_or(0);
+        let mut reader = ChunkReader::new(conn, self.settings.chunk_size, self.settings.allow_global_lock).await?;
+        let mut after: Option<Vec<KeyValue>> = match progress {
+            TableProgress::Pending => None,
+            TableProgress::After(key) => Some(key),
+            TableProgress::Done => return Ok(()),
+        };
+        tracing::info!(table = %self.table, resume = after.is_some(), estimated_rows, "snapshot of {} started", self.table);
+        let first_query = chunk_query(&schema, false, self.settings.chunk_size);
+        let next_query = chunk_query(&schema, true, self.settings.chunk_size);
+        let started = Instant::now();
+        let mut last_report = Instant::now();
+        let mut rows_done: u64 = 0;
+        loop {
+            if self.shutdown.is_triggered() {
+                return Ok(());
+            }
+            let query = if after.is_some() { &next_query } else { &first_query };
+            let chunk = reader.read(&schema, query, after.as_deref()).await?;
+            rows_done += chunk.rows.len() as u64;
+            let finished = chunk.progress == TableProgress::Done;
+            after = match &chunk.progress {
+                TableProgress::After(key) => Some(key.clone()),
+                _ => None,
+            };
+            if self.chunks.send(chunk).await.is_err() {
+                return Ok(());
+            }
+            if finished {
+                tracing::info!(table = %self.table, rows = rows_done, seconds = started.elapsed().as_secs_f64(), "snapshot of {} read", self.table);
+                return Ok(());
+            }
+            if last_report.elapsed() >= PROGRESS_INTERVAL {
+                last_report = Instant::now();
+                let rate = rows_done as f64 / started.elapsed().as_secs_f64().max(0.001);
+                let remaining = estimated_rows.saturating_sub(rows_done) as f64 / rate.max(1.0);
+                tracing::info!(
+                    table = %self.table,
+                    rows_done,
+                    estimated_rows,
+                    rows_per_second = rate as u64,
+                    eta_seconds = remaining as u64,
+                    "snapshot progress"
+                );
+            }
+        }
+    }
+}
