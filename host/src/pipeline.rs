@@ -15,7 +15,7 @@
 //! which stops everything upstream, while downstream drains; nothing after the failure is
 //! checkpointed.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::producer::DeliveryFuture;
 use tokio::sync::mpsc;
@@ -116,15 +116,18 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
     let handoff = if snapshots_wanted {
         let (chunks_tx, chunks_rx) = mpsc::channel(config.snapshot.parallel_tables);
         let (requests_tx, requests_rx) = mpsc::channel(64);
+        let (gates_tx, gates_rx) = mpsc::channel(config.snapshot.parallel_tables);
         coordinator = Some(SnapshotCoordinator::new(
             config.source.clone(),
             config.snapshot.clone(),
             &checkpoint.snapshot,
             requests_rx,
+            gates_tx,
             chunks_tx,
         ));
         SnapshotHandoff {
             chunks: Some(chunks_rx),
+            gates: Some(gates_rx),
             requests: Some(requests_tx),
             signal_table: config.snapshot.signal_table.clone(),
             stop_when_finished: config.snapshot.mode == SnapshotMode::InitialOnly,
@@ -266,11 +269,22 @@ async fn run_acknowledger(
 ) -> Result<(), RunError> {
     let mut acknowledged = initial.clone();
     let mut stored = initial;
-    let mut last_write = Instant::now();
+    // The checkpoint is rewritten at most once per interval while commits flow, and within one interval
+    // of the last commit when the source goes quiet.
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let result = loop {
-        let Some(next) = pending.recv().await else {
-            break Ok(());
+        let next = tokio::select! {
+            next = pending.recv() => next,
+            _ = ticker.tick() => {
+                if acknowledged != stored {
+                    store.store(&acknowledged)?;
+                    stored = acknowledged.clone();
+                }
+                continue;
+            }
         };
+        let Some(next) = next else { break Ok(()) };
         match next {
             Pending::Delivery { topic, delivery } => match delivery.await {
                 Ok(Ok(_)) => {}
@@ -288,11 +302,6 @@ async fn run_acknowledger(
                 acknowledged.next_record_id = mark.next_record_id;
                 for update in &mark.progress {
                     apply_progress(&mut acknowledged.snapshot, update);
-                }
-                if last_write.elapsed() >= interval && acknowledged != stored {
-                    store.store(&acknowledged)?;
-                    stored = acknowledged.clone();
-                    last_write = Instant::now();
                 }
             }
         }

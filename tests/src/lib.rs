@@ -7,3 +7,4 @@ pub mod cargo;
 pub mod daemon;
 pub mod harness;
 pub mod plugins;
+pub mod replay;

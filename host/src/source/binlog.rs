@@ -26,7 +26,7 @@ use futures::{FutureExt, StreamExt};
 use mysql_async::binlog::events::{Event, EventData, RowsEventData};
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::change::{
     Change, ColumnValue, Commit, Operation, Origin, RowChange, TableName, TableSchema, TransactionInfo,
@@ -79,6 +79,9 @@ pub async fn resolve_start(conn: &mut Conn, start: &StartPosition) -> Result<Bin
 pub struct SnapshotHandoff {
     /// Chunks from the coordinator; `None` once it finished.
     pub chunks: Option<mpsc::Receiver<SnapshotChunk>>,
+    /// Requests to read a chunk: the reader answers at a transaction boundary and then waits for the
+    /// chunk, so that the chunk's consistent point is never behind the stream.
+    pub gates: Option<mpsc::Receiver<oneshot::Sender<()>>>,
     /// Re-snapshot requests to the coordinator, from rows of the signal table.
     pub requests: Option<mpsc::Sender<TableName>>,
     /// The signal table, if any.
@@ -92,6 +95,7 @@ impl SnapshotHandoff {
     pub fn none() -> Self {
         Self {
             chunks: None,
+            gates: None,
             requests: None,
             signal_table: None,
             stop_when_finished: false,
@@ -117,6 +121,10 @@ pub struct BinlogReader {
     snapshot: SnapshotHandoff,
     /// Chunks received but not yet reached by the stream.
     waiting_chunks: Vec<SnapshotChunk>,
+    /// Chunk reads asked for and not yet answered.
+    gate_requests: Vec<oneshot::Sender<()>>,
+    /// Chunk reads allowed whose chunk has not arrived; the stream waits while this is not zero.
+    gates_open: usize,
     /// Snapshot progress to checkpoint with the next commit.
     progress: Vec<ProgressUpdate>,
 }
@@ -142,6 +150,8 @@ impl BinlogReader {
             last_emitted: None,
             snapshot,
             waiting_chunks: Vec::new(),
+            gate_requests: Vec::new(),
+            gates_open: 0,
             progress: Vec::new(),
         }
     }
@@ -206,7 +216,11 @@ impl BinlogReader {
             self.collect_arrived_chunks();
             if self.transaction.is_none() {
                 self.publish_reached_chunks(&mut batch);
-                if self.snapshot.stop_when_finished && self.snapshot.chunks.is_none() && self.waiting_chunks.is_empty()
+                self.open_gates();
+                if self.snapshot.stop_when_finished
+                    && self.snapshot.chunks.is_none()
+                    && self.waiting_chunks.is_empty()
+                    && self.gates_open == 0
                 {
                     self.send(&mut batch).await;
                     tracing::info!("snapshot published; stopping as snapshot.mode = \"initial_only\" asks");
@@ -216,17 +230,33 @@ impl BinlogReader {
             if batch.len() >= self.batch_max_changes && !self.send(&mut batch).await {
                 return Ok(());
             }
+            if self.gates_open > 0 {
+                // A chunk is being read at a point at or after this position: the stream waits here so it
+                // cannot pass that point before the chunk is in hand.
+                if !self.send(&mut batch).await {
+                    return Ok(());
+                }
+                tokio::select! {
+                    chunk = next_chunk(&mut self.snapshot.chunks) => self.accept_chunk(chunk),
+                    _ = shutdown.wait() => return Ok(()),
+                }
+                continue;
+            }
             // Send what we have as soon as the server has nothing more right now.
             let next = match stream.next().now_or_never() {
                 Some(next) => next,
                 None => {
-                    if !batch.is_empty() && !self.send(&mut batch).await {
+                    if !self.send(&mut batch).await {
                         return Ok(());
                     }
                     tokio::select! {
                         next = stream.next() => next,
                         chunk = next_chunk(&mut self.snapshot.chunks) => {
                             self.accept_chunk(chunk);
+                            continue;
+                        }
+                        gate = next_gate(&mut self.snapshot.gates) => {
+                            self.accept_gate(gate);
                             continue;
                         }
                         _ = shutdown.wait() => return Ok(()),
@@ -249,6 +279,30 @@ impl BinlogReader {
         }
     }
 
+    fn accept_gate(&mut self, gate: Option<oneshot::Sender<()>>) {
+        match gate {
+            Some(gate) => self.gate_requests.push(gate),
+            None => self.snapshot.gates = None,
+        }
+    }
+
+    /// At a transaction boundary: lets every table snapshot that asked read its next chunk now, and
+    /// counts the chunks the stream must wait for.
+    fn open_gates(&mut self) {
+        while let Some(receiver) = &mut self.snapshot.gates {
+            match receiver.try_recv() {
+                Ok(gate) => self.gate_requests.push(gate),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => self.snapshot.gates = None,
+            }
+        }
+        for gate in self.gate_requests.drain(..) {
+            if gate.send(()).is_ok() {
+                self.gates_open += 1;
+            }
+        }
+    }
+
     /// Sends the batch downstream; false when downstream is gone.
     async fn send(&mut self, batch: &mut Vec<Change>) -> bool {
         if batch.is_empty() {
@@ -260,8 +314,14 @@ impl BinlogReader {
 
     fn accept_chunk(&mut self, chunk: Option<SnapshotChunk>) {
         match chunk {
-            Some(chunk) => self.waiting_chunks.push(chunk),
-            None => self.snapshot.chunks = None,
+            Some(chunk) => {
+                self.gates_open = self.gates_open.saturating_sub(1);
+                self.waiting_chunks.push(chunk);
+            }
+            None => {
+                self.snapshot.chunks = None;
+                self.gates_open = 0;
+            }
         }
     }
 
@@ -269,9 +329,9 @@ impl BinlogReader {
     fn collect_arrived_chunks(&mut self) {
         while let Some(receiver) = &mut self.snapshot.chunks {
             match receiver.try_recv() {
-                Ok(chunk) => self.waiting_chunks.push(chunk),
+                Ok(chunk) => self.accept_chunk(Some(chunk)),
                 Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => self.snapshot.chunks = None,
+                Err(mpsc::error::TryRecvError::Disconnected) => self.accept_chunk(None),
             }
         }
     }
@@ -550,6 +610,14 @@ impl BinlogReader {
             }));
         }
         Ok(())
+    }
+}
+
+/// The next request to read a chunk; never completes when there is no coordinator.
+async fn next_gate(gates: &mut Option<mpsc::Receiver<oneshot::Sender<()>>>) -> Option<oneshot::Sender<()>> {
+    match gates {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
     }
 }
 

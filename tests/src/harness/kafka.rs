@@ -209,3 +209,56 @@ fn consume_blocking(
     messages.sort_by_key(|message| (message.partition, message.offset));
     Ok(messages)
 }
+
+/// The end (high watermark) offset of every partition of `topic`; empty if the topic does not exist.
+pub async fn end_offsets(bootstrap: &str, topic: &str) -> anyhow::Result<Vec<(i32, i64)>> {
+    let bootstrap = bootstrap.to_owned();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || watermarks_blocking(&bootstrap, &topic, Duration::from_secs(10)))
+        .await
+        .context("the watermark task panicked")?
+        .map(|marks| {
+            marks
+                .into_iter()
+                .map(|(partition, _, high)| (partition, high))
+                .collect()
+        })
+}
+
+/// Reads every message `topic` holds right now (all partitions, from the beginning), however many;
+/// fails if they cannot all be read within `timeout`.
+pub async fn consume_all(bootstrap: &str, topic: &str, timeout: Duration) -> anyhow::Result<Vec<ConsumedMessage>> {
+    let bootstrap = bootstrap.to_owned();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let marks = watermarks_blocking(&bootstrap, &topic, timeout)?;
+        let total: i64 = marks.iter().map(|(_, low, high)| high - low).sum();
+        let messages = consume_blocking(&bootstrap, &topic, total as usize, timeout)?;
+        anyhow::ensure!(
+            messages.len() as i64 >= total,
+            "read {} of the {total} messages of {topic} within {timeout:?}",
+            messages.len()
+        );
+        Ok(messages)
+    })
+    .await
+    .context("the consumer task panicked")?
+}
+
+/// `(partition, low, high)` watermarks of every partition of `topic`. Blocks.
+fn watermarks_blocking(bootstrap: &str, topic: &str, timeout: Duration) -> anyhow::Result<Vec<(i32, i64, i64)>> {
+    let consumer: BaseConsumer = client_config(bootstrap).create().context("creating a kafka client")?;
+    let Some(partitions) = wait_for_partitions(&consumer, topic, Instant::now() + timeout.min(Duration::from_secs(10)))
+    else {
+        return Ok(Vec::new());
+    };
+    partitions
+        .into_iter()
+        .map(|partition| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition, timeout)
+                .with_context(|| format!("fetching the watermarks of {topic}/{partition}"))?;
+            Ok((partition, low, high))
+        })
+        .collect()
+}

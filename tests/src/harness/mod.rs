@@ -25,5 +25,5 @@ mod mariadb;
 mod process;
 
 pub use broker::{Broker, tansu_program};
-pub use kafka::{ConsumedMessage, consume, list_topics};
+pub use kafka::{ConsumedMessage, consume, consume_all, end_offsets, list_topics};
 pub use mariadb::{MariaDb, MariaDbOptions};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::change::TableName;
@@ -26,6 +26,7 @@ pub struct SnapshotCoordinator {
     settings: SnapshotConfig,
     work: VecDeque<(TableName, TableProgress)>,
     requests: mpsc::Receiver<TableName>,
+    gates: mpsc::Sender<oneshot::Sender<()>>,
     chunks: mpsc::Sender<SnapshotChunk>,
 }
 
@@ -36,6 +37,7 @@ impl SnapshotCoordinator {
         settings: SnapshotConfig,
         state: &SnapshotState,
         requests: mpsc::Receiver<TableName>,
+        gates: mpsc::Sender<oneshot::Sender<()>>,
         chunks: mpsc::Sender<SnapshotChunk>,
     ) -> Self {
         let work = state
@@ -51,6 +53,7 @@ impl SnapshotCoordinator {
             settings,
             work,
             requests,
+            gates,
             chunks,
         }
     }
@@ -73,6 +76,7 @@ impl SnapshotCoordinator {
                     source: self.source.clone(),
                     settings: self.settings.clone(),
                     table: table.clone(),
+                    gates: self.gates.clone(),
                     chunks: self.chunks.clone(),
                     shutdown: shutdown.clone(),
                 };
@@ -109,6 +113,7 @@ struct TableSnapshot {
     source: SourceConfig,
     settings: SnapshotConfig,
     table: TableName,
+    gates: mpsc::Sender<oneshot::Sender<()>>,
     chunks: mpsc::Sender<SnapshotChunk>,
     shutdown: Shutdown,
 }
@@ -153,6 +158,12 @@ impl TableSnapshot {
         let mut rows_done: u64 = 0;
         loop {
             if self.shutdown.is_triggered() {
+                return Ok(());
+            }
+            // Wait until the binlog reader holds still at a transaction boundary: the chunk's point is
+            // then at or after the stream's, and the reader publishes the chunk when it gets there.
+            let (gate, opened) = oneshot::channel();
+            if self.gates.send(gate).await.is_err() || opened.await.is_err() {
                 return Ok(());
             }
             let query = if after.is_some() { &next_query } else { &first_query };
