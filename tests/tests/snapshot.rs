@@ -350,7 +350,32 @@ async fn when_needed_snapshots_again_after_the_binlog_was_purged() -> anyhow::Re
     .await?;
     let newest = current_position(&db).await?;
     let newest_file = newest.rsplit_once(':').unwrap().0.to_owned();
-    db.execute(&format!("PURGE BINARY LOGS TO '{newest_file}'")).await?;
+    let checkpointed_file = checkpoint_json(&checkpoint)["position"]
+        .as_str()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .0
+        .to_owned();
+    // PURGE skips a file a replica still reads; repeat until the server has really let go of it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        db.execute(&format!("PURGE BINARY LOGS TO '{newest_file}'")).await?;
+        let mut conn = db.admin_conn().await?;
+        let files: Vec<String> =
+            mysql_async::prelude::Queryable::query_map(&mut conn, "SHOW BINARY LOGS", |row: mysql_async::Row| {
+                row.get::<String, _>(0).unwrap_or_default()
+            })
+            .await?;
+        if !files.contains(&checkpointed_file) {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{checkpointed_file} could not be purged: {files:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // The default mode refuses, naming the purged file.
     let refused = RunningDaemon::start(&plain, state.path())?.stop().await;

@@ -173,7 +173,11 @@ impl BinlogReader {
                 Err(error) => return Err(error),
             };
             tracing::info!(position = %self.resume_from, "streaming binlog");
-            match self.stream(stream, &mut shutdown).await {
+            let mut stream = stream;
+            let streamed = self.stream(&mut stream, &mut shutdown).await;
+            // Leave the server cleanly, so it forgets this replica's dump thread at once.
+            let _ = tokio::time::timeout(Duration::from_secs(2), stream.close()).await;
+            match streamed {
                 Ok(()) => return Ok(()),
                 Err(SourceError::Stream(error)) if is_transient(&error) => {
                     tracing::warn!(
@@ -210,7 +214,7 @@ impl BinlogReader {
         conn.get_binlog_stream(request).await.map_err(SourceError::Stream)
     }
 
-    async fn stream(&mut self, mut stream: BinlogStream, shutdown: &mut Shutdown) -> Result<(), SourceError> {
+    async fn stream(&mut self, stream: &mut BinlogStream, shutdown: &mut Shutdown) -> Result<(), SourceError> {
         let mut batch: Vec<Change> = Vec::with_capacity(self.batch_max_changes);
         loop {
             self.collect_arrived_chunks();
@@ -272,7 +276,7 @@ impl BinlogReader {
                     ))));
                 }
             };
-            self.handle_event(&stream, &event, &mut batch).await?;
+            self.handle_event(stream, &event, &mut batch).await?;
             if shutdown.is_triggered() {
                 return Ok(());
             }

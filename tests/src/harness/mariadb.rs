@@ -237,6 +237,8 @@ async fn install_data_directory(directory: &Path) -> anyhow::Result<()> {
         .arg("--no-defaults")
         .arg(format!("--datadir={}", path_argument(&data_directory(directory))?))
         .arg("--auth-root-authentication-method=normal")
+        // A private tmpdir: bootstraps running in parallel must not meet each other's temporary tables.
+        .arg(format!("--tmpdir={}", path_argument(directory)?))
         .arg("--skip-test-db")
         .arg("--skip-name-resolve")
         .args(INNODB_SIZE_ARGS)
