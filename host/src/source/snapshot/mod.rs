@@ -9,10 +9,17 @@
 //! that status (MySQL) can only get a matching position under a brief `FLUSH TABLES WITH READ LOCK`,
 //! which sluice takes per chunk only when `snapshot.allow_global_lock` says so, and otherwise refuses.
 //!
+//! MySQL 8 has no such status. `LOCK INSTANCE FOR BACKUP` blocks DDL but not commits, and
+//! `performance_schema.log_status` reports log positions without tying them to a transaction's
+//! snapshot, so neither yields a position a chunk's rows match; sluice does not pretend otherwise and
+//! uses the global-lock fallback there.
+//!
 //! # The handoff: chunks are transactions in the stream
-//! The binlog reader streams all the while, from the checkpoint (or start) position, which is never
-//! later than any chunk's point. A chunk read at point `P` is the state of its rows *as of P*, so the
-//! reader publishes it exactly when its stream reaches `P`, at a transaction boundary: every binlog
+//! The binlog reader streams all the while, from the checkpoint (or start) position. Before a chunk is
+//! read, the reader is asked to hold still at its next transaction boundary (a *gate*); the chunk's
+//! point is then at or after the stream's position, never behind it. A chunk read at point `P` is the
+//! state of its rows *as of P*, so the reader, once it has the chunk, streams on to `P` and publishes
+//! the chunk there, at a transaction boundary: every binlog
 //! change before `P` was published before the chunk, every change after `P` is published after it.
 //! Replaying the topic in order therefore yields each row's state at every point; nothing is lost at
 //! the handoff and no binlog change is published twice. (A binlog change to a row whose chunk comes
