@@ -33,8 +33,13 @@ async fn main() -> anyhow::Result<()> {
         "CREATE TABLE demo.orders (id BIGINT UNSIGNED PRIMARY KEY, customer_id INT, total DECIMAL(10,2), \
          status ENUM('new','paid','shipped'), placed_at DATETIME(3))",
         "CREATE TABLE demo.audit_log (id INT AUTO_INCREMENT PRIMARY KEY, message TEXT)",
+        "CREATE TABLE demo.products (sku INT PRIMARY KEY, title VARCHAR(80), price DECIMAL(8,2))",
+        "SET SESSION max_recursive_iterations = 1000000",
+        "INSERT INTO demo.products WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000) \
+         SELECT i, CONCAT('product ', i), 1 + (i % 500) / 4 FROM n",
     ])
     .await?;
+    println!("    demo.products holds 50000 rows before the daemon starts: the snapshot publishes them");
     let start = current_position(&db).await?;
 
     step("building the example plugin plugins/route-by-table for wasm32-wasip2");
@@ -61,7 +66,13 @@ async fn main() -> anyhow::Result<()> {
     );
     step("the daemon's config");
     for line in config.lines() {
-        println!("    {line}");
+        // The demo's throwaway password still is a password: never print one.
+        let shown = if line.starts_with("password =") {
+            "password = \"********\""
+        } else {
+            line
+        };
+        println!("    {shown}");
     }
     let daemon = RunningDaemon::start(&config, state.path())?;
 
@@ -82,10 +93,11 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     let schema = parse_record_schema(sluice::encode::dts_avro::RECORD_AVSC)?;
-    for (topic, expected) in [("demo.customers", 3), ("demo.orders", 5)] {
-        let messages = consume(&broker.bootstrap_servers(), topic, expected, Duration::from_secs(60)).await?;
+    for (topic, expected) in [("demo.products", 50_000), ("demo.customers", 3), ("demo.orders", 5)] {
+        let messages = consume(&broker.bootstrap_servers(), topic, expected, Duration::from_secs(120)).await?;
         step(&format!("topic {topic}: {} records", messages.len()));
-        for message in &messages {
+        const SHOWN: usize = 3;
+        for message in messages.iter().take(SHOWN) {
             let record = decode_record(&schema, &message.payload).context("decoding a DTS record")?;
             let key = message.key.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
             println!(
@@ -108,6 +120,13 @@ async fn main() -> anyhow::Result<()> {
                     println!("      {label} {}", pairs.join(" "));
                 }
             }
+            if !record.tags.is_empty() {
+                let tags: Vec<String> = record.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                println!("      tags   {}", tags.join(" "));
+            }
+        }
+        if messages.len() > SHOWN {
+            println!("  ... and {} more", messages.len() - SHOWN);
         }
     }
     let audit = consume(

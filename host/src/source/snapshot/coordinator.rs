@@ -18,8 +18,95 @@ use crate::source::schema::{load_catalog_table, schema_from_catalog};
 use crate::source::snapshot::chunk::{ChunkReader, SnapshotChunk, chunk_query};
 use crate::source::snapshot::progress::{KeyValue, SnapshotState, TableProgress};
 
-/// How often a table's progress is logged.
+/// How often a table's progress is logged when stderr is not a terminal.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Shows snapshot progress: one bar per table on an interactive terminal, else a log line every
+/// [`PROGRESS_INTERVAL`] with rows done, the estimate, the rate and the time left.
+#[derive(Clone)]
+struct ProgressDisplay {
+    bars: Option<indicatif::MultiProgress>,
+}
+
+impl ProgressDisplay {
+    fn new() -> Self {
+        let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        Self {
+            bars: interactive.then(indicatif::MultiProgress::new),
+        }
+    }
+
+    fn table(&self, table: &TableName, estimated_rows: u64) -> TableProgressDisplay {
+        let bar = self.bars.as_ref().map(|bars| {
+            let bar = bars.add(indicatif::ProgressBar::new(estimated_rows.max(1)));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix:>24} [{bar:30}] {human_pos}/{human_len} rows, {per_sec}, ETA {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(table.object_name());
+            bar
+        });
+        TableProgressDisplay {
+            table: table.clone(),
+            bar,
+            estimated_rows,
+            started: Instant::now(),
+            last_report: Instant::now(),
+            rows_done: 0,
+        }
+    }
+}
+
+struct TableProgressDisplay {
+    table: TableName,
+    bar: Option<indicatif::ProgressBar>,
+    estimated_rows: u64,
+    started: Instant,
+    last_report: Instant,
+    rows_done: u64,
+}
+
+impl TableProgressDisplay {
+    fn advance(&mut self, rows: u64) {
+        self.rows_done += rows;
+        if let Some(bar) = &self.bar {
+            if self.rows_done > bar.length().unwrap_or(0) {
+                bar.set_length(self.rows_done);
+            }
+            bar.set_position(self.rows_done);
+            return;
+        }
+        if self.last_report.elapsed() >= PROGRESS_INTERVAL {
+            self.last_report = Instant::now();
+            let rate = self.rows_done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+            let remaining = self.estimated_rows.saturating_sub(self.rows_done) as f64 / rate.max(1.0);
+            tracing::info!(
+                table = %self.table,
+                rows_done = self.rows_done,
+                estimated_rows = self.estimated_rows,
+                rows_per_second = rate as u64,
+                eta_seconds = remaining as u64,
+                "snapshot progress"
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+        tracing::info!(
+            table = %self.table,
+            rows = self.rows_done,
+            seconds = self.started.elapsed().as_secs_f64(),
+            "snapshot of {} read",
+            self.table
+        );
+    }
+}
 
 pub struct SnapshotCoordinator {
     source: SourceConfig,
@@ -64,6 +151,7 @@ impl SnapshotCoordinator {
         let mut running: JoinSet<(TableName, Result<(), SourceError>)> = JoinSet::new();
         let mut active: HashSet<TableName> = HashSet::new();
         let mut requests_open = self.settings.mode != SnapshotMode::InitialOnly;
+        let display = ProgressDisplay::new();
         loop {
             while running.len() < self.settings.parallel_tables {
                 let Some((table, progress)) = self.work.pop_front() else {
@@ -73,6 +161,7 @@ impl SnapshotCoordinator {
                     continue;
                 }
                 let job = TableSnapshot {
+                    display: display.clone(),
                     source: self.source.clone(),
                     settings: self.settings.clone(),
                     table: table.clone(),
@@ -110,6 +199,7 @@ impl SnapshotCoordinator {
 
 /// The snapshot of one table.
 struct TableSnapshot {
+    display: ProgressDisplay,
     source: SourceConfig,
     settings: SnapshotConfig,
     table: TableName,
@@ -153,9 +243,7 @@ impl TableSnapshot {
         tracing::info!(table = %self.table, resume = after.is_some(), estimated_rows, "snapshot of {} started", self.table);
         let first_query = chunk_query(&schema, false, self.settings.chunk_size);
         let next_query = chunk_query(&schema, true, self.settings.chunk_size);
-        let started = Instant::now();
-        let mut last_report = Instant::now();
-        let mut rows_done: u64 = 0;
+        let mut progress_display = self.display.table(&self.table, estimated_rows);
         loop {
             if self.shutdown.is_triggered() {
                 return Ok(());
@@ -168,7 +256,7 @@ impl TableSnapshot {
             }
             let query = if after.is_some() { &next_query } else { &first_query };
             let chunk = reader.read(&schema, query, after.as_deref()).await?;
-            rows_done += chunk.rows.len() as u64;
+            progress_display.advance(chunk.rows.len() as u64);
             let finished = chunk.progress == TableProgress::Done;
             after = match &chunk.progress {
                 TableProgress::After(key) => Some(key.clone()),
@@ -178,21 +266,8 @@ impl TableSnapshot {
                 return Ok(());
             }
             if finished {
-                tracing::info!(table = %self.table, rows = rows_done, seconds = started.elapsed().as_secs_f64(), "snapshot of {} read", self.table);
+                progress_display.finish();
                 return Ok(());
-            }
-            if last_report.elapsed() >= PROGRESS_INTERVAL {
-                last_report = Instant::now();
-                let rate = rows_done as f64 / started.elapsed().as_secs_f64().max(0.001);
-                let remaining = estimated_rows.saturating_sub(rows_done) as f64 / rate.max(1.0);
-                tracing::info!(
-                    table = %self.table,
-                    rows_done,
-                    estimated_rows,
-                    rows_per_second = rate as u64,
-                    eta_seconds = remaining as u64,
-                    "snapshot progress"
-                );
             }
         }
     }
