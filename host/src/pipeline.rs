@@ -72,8 +72,13 @@ enum Outgoing {
 
 /// What the sink hands to the acknowledger, in send order.
 enum Pending {
-    Delivery { topic: String, delivery: DeliveryFuture },
+    Delivery {
+        topic: String,
+        delivery: DeliveryFuture,
+    },
     Commit(CommitMark),
+    /// The producer, once nothing more will be sent: kept alive until every delivery was awaited.
+    Producer(KafkaSink),
 }
 
 /// Runs the pipeline until `shutdown` fires (returns `Ok`) or a stage fails.
@@ -258,6 +263,9 @@ async fn run_sink(
             }
         }
     }
+    // Dropping the producer would purge what is still in flight: hand it to the acknowledger, which
+    // drops it only after awaiting every delivery.
+    let _ = pending.send(Pending::Producer(sink)).await;
     Ok(())
 }
 
@@ -269,6 +277,7 @@ async fn run_acknowledger(
 ) -> Result<(), RunError> {
     let mut acknowledged = initial.clone();
     let mut stored = initial;
+    let mut producer = None;
     // The checkpoint is rewritten at most once per interval while commits flow, and within one interval
     // of the last commit when the source goes quiet.
     let mut ticker = tokio::time::interval(interval);
@@ -297,6 +306,7 @@ async fn run_acknowledger(
                     .into());
                 }
             },
+            Pending::Producer(sink) => producer = Some(sink),
             Pending::Commit(mark) => {
                 acknowledged.position = mark.position;
                 acknowledged.next_record_id = mark.next_record_id;
@@ -310,5 +320,6 @@ async fn run_acknowledger(
         store.store(&acknowledged)?;
         tracing::info!(position = %acknowledged.position, "checkpoint written");
     }
+    drop(producer);
     result
 }

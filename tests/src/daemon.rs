@@ -112,6 +112,14 @@ impl RunningDaemon {
         }
     }
 
+    /// Waits for the daemon to stop by itself (as `initial_only` does) and returns its result.
+    pub async fn wait_for_exit(self, timeout: std::time::Duration) -> anyhow::Result<()> {
+        match tokio::time::timeout(timeout, self.task).await {
+            Ok(joined) => Ok(joined.context("the daemon task panicked")??),
+            Err(_) => bail!("the daemon did not finish within {timeout:?}"),
+        }
+    }
+
     /// Whether the daemon stopped by itself (it should not, while streaming).
     pub fn has_stopped(&self) -> bool {
         self.task.is_finished()

@@ -399,3 +399,31 @@ async fn when_needed_snapshots_again_after_the_binlog_was_purged() -> anyhow::Re
     assert_topics_equal_tables(&db, &broker).await?;
     daemon.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_only_publishes_the_snapshot_and_exits_with_nothing_lost_in_flight() -> anyhow::Result<()> {
+    let (db, broker) = servers().await?;
+    create_tables(&db, 30_000, 400, 300).await?;
+    let state = tempfile::tempdir()?;
+    let checkpoint = state.path().join("checkpoint.json");
+    let start = current_position(&db).await?;
+    let config = tokio::task::block_in_place(|| {
+        with_router(config(&db, &broker, &checkpoint, &start, "mode = \"initial_only\""))
+    })?;
+    // The daemon stops by itself once the snapshot is published; messages still in flight when the
+    // stream ends must be delivered, not purged with the producer.
+    RunningDaemon::start(&config, state.path())?
+        .wait_for_exit(Duration::from_secs(300))
+        .await?;
+    for (table, rows) in [("shop.orders", 30_000), ("shop.lines", 400), ("shop.customers", 300)] {
+        let published: i64 = end_offsets(&broker.bootstrap_servers(), table)
+            .await?
+            .iter()
+            .map(|(_, high)| high)
+            .sum();
+        assert_eq!(published, rows, "{table}");
+        assert_eq!(snapshot_state(&checkpoint, table), "done", "{table}");
+    }
+    assert_topics_equal_tables(&db, &broker).await?;
+    Ok(())
+}
