@@ -208,7 +208,7 @@ async fn run_chain(
 }
 
 async fn run_encoder(
-    encoder: DtsAvroEncoder,
+    mut encoder: DtsAvroEncoder,
     default_topic: String,
     mut next_record_id: i64,
     mut input: mpsc::Receiver<Vec<Routed>>,

@@ -3,6 +3,12 @@
 //! `Record.avsc` beside this file is a verbatim copy of the DTS schema; a test proves it equals the
 //! shared reference. Each message value is one `Record`, Avro binary without a container header.
 //!
+//! The encoder writes the Avro binary form directly (the schema is fixed, so its layout is too),
+//! without building an `apache_avro::types::Value` tree per record and without re-resolving and
+//! re-validating the schema per record; the parts that depend only on the table (`fields`,
+//! `pk_uk_info`) are encoded once per table schema. apache-avro stays the oracle: tests encode the
+//! same records through it and require identical bytes, and decode every output with it.
+//!
 //! Choices the published material leaves open (also stated in the README's format section):
 //! - `version` is [`RECORD_VERSION`];
 //! - `id` increases by one per published record and is kept in the checkpoint, so a record re-sent
@@ -19,12 +25,13 @@
 //!   the MySQL type name (`BLOB`, `ENUM`, `SET`, `JSON`).
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::fmt::Write as _;
+use std::sync::{Arc, OnceLock};
 
 use apache_avro::Schema;
 use apache_avro::types::Value;
 
-use crate::change::{ColumnSchema, ColumnValue, Operation, Origin, RowChange, TimeValue, type_code};
+use crate::change::{ColumnSchema, ColumnValue, Operation, Origin, TableSchema, TimeValue, type_code};
 use crate::encode::EncodeError;
 use crate::plugin::chain::RoutedChange;
 
@@ -35,16 +42,16 @@ pub const RECORD_VERSION: i32 = 1;
 
 /// Union branch indexes of the image item type, in the order `Record.avsc` declares them.
 mod branch {
-    pub const NULL: u32 = 0;
-    pub const INTEGER: u32 = 1;
-    pub const CHARACTER: u32 = 2;
-    pub const DECIMAL: u32 = 3;
-    pub const FLOAT: u32 = 4;
-    pub const TIMESTAMP: u32 = 5;
-    pub const DATETIME: u32 = 6;
-    pub const BINARY_GEOMETRY: u32 = 8;
-    pub const BINARY_OBJECT: u32 = 10;
-    pub const TEXT_OBJECT: u32 = 11;
+    pub const NULL: i64 = 0;
+    pub const INTEGER: i64 = 1;
+    pub const CHARACTER: i64 = 2;
+    pub const DECIMAL: i64 = 3;
+    pub const FLOAT: i64 = 4;
+    pub const TIMESTAMP: i64 = 5;
+    pub const DATETIME: i64 = 6;
+    pub const BINARY_GEOMETRY: i64 = 8;
+    pub const BINARY_OBJECT: i64 = 10;
+    pub const TEXT_OBJECT: i64 = 11;
 }
 
 /// The parsed schema: the `Record` type and the named types it refers to.
@@ -80,104 +87,383 @@ pub fn decode(mut payload: &[u8]) -> Result<Value, apache_avro::Error> {
 /// Encodes routed changes as DTS Avro records.
 pub struct DtsAvroEncoder {
     source_version: String,
+    /// Per table schema (kept alive here, so its address is not reused): the encoded `fields` part and
+    /// the `pk_uk_info` tag.
+    tables: HashMap<usize, (Arc<TableSchema>, TableParts)>,
+    /// Scratch space for text written before its length is known.
+    text: String,
 }
+
+/// What every record of one table schema shares.
+struct TableParts {
+    fields: Vec<u8>,
+    pk_uk_info: String,
+}
+
+/// How many table schemas the encoder remembers before it starts over.
+const REMEMBERED_TABLES: usize = 4096;
 
 impl DtsAvroEncoder {
     /// `source_version` is the server's version string, carried in `source.version`.
     pub fn new(source_version: impl Into<String>) -> Self {
         Self {
             source_version: source_version.into(),
+            tables: HashMap::new(),
+            text: String::new(),
         }
     }
 
-    pub fn encode(&self, id: i64, routed: &RoutedChange) -> Result<Vec<u8>, EncodeError> {
+    pub fn encode(&mut self, id: i64, routed: &RoutedChange) -> Result<Vec<u8>, EncodeError> {
         let change = &routed.change;
-        let object_name = routed
-            .routing
-            .object_name
-            .clone()
-            .unwrap_or_else(|| change.table.name.object_name());
-        let value = self.record(id, change, object_name.clone());
-        let schema = record_schema();
-        apache_avro::to_avro_datum_schemata(&schema.record, schema.all.iter().collect(), value).map_err(|error| {
-            EncodeError {
-                object: object_name,
-                detail: error.to_string(),
+        if change
+            .before
+            .as_ref()
+            .is_some_and(|image| image.len() != change.table.columns.len())
+            || change
+                .after
+                .as_ref()
+                .is_some_and(|image| image.len() != change.table.columns.len())
+        {
+            return Err(EncodeError {
+                object: change.table.name.object_name(),
+                detail: "a row image does not match the table's columns".into(),
+            });
+        }
+        let key = Arc::as_ptr(&change.table) as usize;
+        if !self.tables.contains_key(&key) {
+            if self.tables.len() >= REMEMBERED_TABLES {
+                self.tables.clear();
             }
-        })
+            self.tables
+                .insert(key, (change.table.clone(), TableParts::new(&change.table)));
+        }
+        let parts = &self.tables[&key].1;
+        let text = &mut self.text;
+        let mut out = Vec::with_capacity(256 + parts.fields.len() * 2);
+
+        avro::int(&mut out, RECORD_VERSION);
+        avro::long(&mut out, id);
+        avro::long(&mut out, change.timestamp as i64);
+        avro::display(&mut out, text, &change.position);
+        avro::display(&mut out, text, &change.transaction.start);
+        avro::string(&mut out, &change.transaction.id);
+        // source: {sourceType: MySQL (symbol 0), version}
+        avro::int(&mut out, 0);
+        avro::string(&mut out, &self.source_version);
+        avro::int(&mut out, operation_symbol(change.operation));
+        // objectName: union branch 1 (string)
+        avro::long(&mut out, 1);
+        match &routed.routing.object_name {
+            Some(name) => avro::string(&mut out, name),
+            None => {
+                text.clear();
+                let _ = write!(text, "{}.{}", change.table.name.database, change.table.name.table);
+                avro::string(&mut out, text);
+            }
+        }
+        // processTimestamps: null
+        avro::long(&mut out, 0);
+        // tags: one block of entries, then the end marker
+        let snapshot = change.origin == Origin::Snapshot;
+        avro::long(&mut out, if snapshot { 2 } else { 1 });
+        avro::string(&mut out, "pk_uk_info");
+        avro::string(&mut out, &parts.pk_uk_info);
+        if snapshot {
+            avro::string(&mut out, "snapshot");
+            avro::string(&mut out, "true");
+        }
+        avro::long(&mut out, 0);
+        out.extend_from_slice(&parts.fields);
+        for image in [&change.before, &change.after] {
+            match image {
+                None => avro::long(&mut out, 0),
+                Some(values) => {
+                    avro::long(&mut out, 2);
+                    if !values.is_empty() {
+                        avro::long(&mut out, values.len() as i64);
+                        for (value, column) in values.iter().zip(&change.table.columns) {
+                            write_item(&mut out, &image_item(value, column));
+                        }
+                    }
+                    avro::long(&mut out, 0);
+                }
+            }
+        }
+        avro::long(&mut out, change.timestamp as i64 * 1000);
+        Ok(out)
+    }
+}
+
+impl TableParts {
+    fn new(table: &TableSchema) -> Self {
+        let mut fields = Vec::with_capacity(16 * table.columns.len());
+        // fields: union branch 2 (array of Field)
+        avro::long(&mut fields, 2);
+        if !table.columns.is_empty() {
+            avro::long(&mut fields, table.columns.len() as i64);
+            for column in &table.columns {
+                avro::string(&mut fields, &column.name);
+                avro::int(&mut fields, data_type_number(column));
+            }
+        }
+        avro::long(&mut fields, 0);
+        Self {
+            fields,
+            pk_uk_info: pk_uk_info(table),
+        }
+    }
+}
+
+/// `{"PRIMARY":["col",...]}`, or `{}` for a table without a primary key.
+fn pk_uk_info(table: &TableSchema) -> String {
+    let key_columns: Vec<&str> = table
+        .primary_key
+        .iter()
+        .map(|&index| table.columns[index].name.as_str())
+        .collect();
+    if key_columns.is_empty() {
+        "{}".to_owned()
+    } else {
+        serde_json::json!({ "PRIMARY": key_columns }).to_string()
+    }
+}
+
+fn operation_symbol(operation: Operation) -> i32 {
+    match operation {
+        Operation::Insert => 0,
+        Operation::Update => 1,
+        Operation::Delete => 2,
+    }
+}
+
+/// The Avro binary primitives this schema needs.
+mod avro {
+    use std::fmt::{Display, Write as _};
+
+    /// A zig-zag variable-length `long`.
+    pub fn long(out: &mut Vec<u8>, value: i64) {
+        let mut bits = ((value << 1) ^ (value >> 63)) as u64;
+        while bits >= 0x80 {
+            out.push(bits as u8 | 0x80);
+            bits >>= 7;
+        }
+        out.push(bits as u8);
     }
 
-    fn record(&self, id: i64, change: &RowChange, object_name: String) -> Value {
-        let (operation_index, operation_name) = match change.operation {
-            Operation::Insert => (0, "INSERT"),
-            Operation::Update => (1, "UPDATE"),
-            Operation::Delete => (2, "DELETE"),
-        };
-        let columns = &change.table.columns;
-        let fields = Value::Array(
-            columns
-                .iter()
-                .map(|column| {
-                    Value::Record(vec![
-                        ("name".into(), Value::String(column.name.clone())),
-                        ("dataTypeNumber".into(), Value::Int(data_type_number(column))),
-                    ])
-                })
-                .collect(),
-        );
-        let image = |image: &Option<Vec<ColumnValue>>| match image {
-            None => Value::Union(0, Box::new(Value::Null)),
-            Some(values) => Value::Union(
-                2,
-                Box::new(Value::Array(
-                    values
-                        .iter()
-                        .zip(columns)
-                        .map(|(value, column)| image_value(value, column))
-                        .collect(),
-                )),
-            ),
-        };
-        let key_columns: Vec<&str> = change
-            .table
-            .primary_key
-            .iter()
-            .map(|&index| columns[index].name.as_str())
-            .collect();
-        let pk_uk_info = if key_columns.is_empty() {
-            "{}".to_owned()
-        } else {
-            serde_json::json!({ "PRIMARY": key_columns }).to_string()
-        };
-        Value::Record(vec![
-            ("version".into(), Value::Int(RECORD_VERSION)),
-            ("id".into(), Value::Long(id)),
-            ("sourceTimestamp".into(), Value::Long(change.timestamp as i64)),
-            ("sourcePosition".into(), Value::String(change.position.to_string())),
-            (
-                "safeSourcePosition".into(),
-                Value::String(change.transaction.start.to_string()),
-            ),
-            ("sourceTxid".into(), Value::String(change.transaction.id.to_string())),
-            (
-                "source".into(),
-                Value::Record(vec![
-                    ("sourceType".into(), Value::Enum(0, "MySQL".into())),
-                    ("version".into(), Value::String(self.source_version.clone())),
-                ]),
-            ),
-            ("operation".into(), Value::Enum(operation_index, operation_name.into())),
-            (
-                "objectName".into(),
-                Value::Union(1, Box::new(Value::String(object_name))),
-            ),
-            ("processTimestamps".into(), Value::Union(0, Box::new(Value::Null))),
-            ("tags".into(), Value::Map(tags(change, pk_uk_info))),
-            ("fields".into(), Value::Union(2, Box::new(fields))),
-            ("beforeImages".into(), image(&change.before)),
-            ("afterImages".into(), image(&change.after)),
-            ("bornTimestamp".into(), Value::Long(change.timestamp as i64 * 1000)),
-        ])
+    /// An `int`, encoded like a `long` of the same value.
+    pub fn int(out: &mut Vec<u8>, value: i32) {
+        long(out, value as i64)
+    }
+
+    pub fn bytes(out: &mut Vec<u8>, value: &[u8]) {
+        long(out, value.len() as i64);
+        out.extend_from_slice(value);
+    }
+
+    pub fn string(out: &mut Vec<u8>, value: &str) {
+        bytes(out, value.as_bytes())
+    }
+
+    /// A `string` holding the `Display` form of `value`, built in `scratch`.
+    pub fn display(out: &mut Vec<u8>, scratch: &mut String, value: &impl Display) {
+        scratch.clear();
+        let _ = write!(scratch, "{value}");
+        string(out, scratch);
+    }
+
+    pub fn double(out: &mut Vec<u8>, value: f64) {
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+}
+
+/// One image value, as the DTS union branch it is carried in.
+#[derive(Debug, Clone, PartialEq)]
+enum ImageItem<'a> {
+    Null,
+    Integer {
+        precision: i32,
+        value: String,
+    },
+    Character {
+        charset: &'a str,
+        value: &'a [u8],
+    },
+    Decimal {
+        value: &'a str,
+        precision: i32,
+        scale: i32,
+    },
+    Float {
+        value: f64,
+    },
+    Timestamp {
+        seconds: i64,
+        micros: i32,
+    },
+    /// year, month, day, hour, minute, second, microseconds
+    DateTime([Option<i32>; 7]),
+    BinaryGeometry {
+        value: &'a [u8],
+    },
+    BinaryObject {
+        type_name: &'static str,
+        value: &'a [u8],
+    },
+    TextObject {
+        type_name: &'static str,
+        value: &'a str,
+    },
+}
+
+impl ImageItem<'_> {
+    fn branch(&self) -> i64 {
+        match self {
+            ImageItem::Null => branch::NULL,
+            ImageItem::Integer { .. } => branch::INTEGER,
+            ImageItem::Character { .. } => branch::CHARACTER,
+            ImageItem::Decimal { .. } => branch::DECIMAL,
+            ImageItem::Float { .. } => branch::FLOAT,
+            ImageItem::Timestamp { .. } => branch::TIMESTAMP,
+            ImageItem::DateTime(_) => branch::DATETIME,
+            ImageItem::BinaryGeometry { .. } => branch::BINARY_GEOMETRY,
+            ImageItem::BinaryObject { .. } => branch::BINARY_OBJECT,
+            ImageItem::TextObject { .. } => branch::TEXT_OBJECT,
+        }
+    }
+}
+
+fn write_item(out: &mut Vec<u8>, item: &ImageItem<'_>) {
+    avro::long(out, item.branch());
+    match item {
+        ImageItem::Null => {}
+        ImageItem::Integer { precision, value } => {
+            avro::int(out, *precision);
+            avro::string(out, value);
+        }
+        ImageItem::Character { charset, value } => {
+            avro::string(out, charset);
+            avro::bytes(out, value);
+        }
+        ImageItem::Decimal {
+            value,
+            precision,
+            scale,
+        } => {
+            avro::string(out, value);
+            avro::int(out, *precision);
+            avro::int(out, *scale);
+        }
+        ImageItem::Float { value } => {
+            avro::double(out, *value);
+            avro::int(out, 0);
+            avro::int(out, 0);
+        }
+        ImageItem::Timestamp { seconds, micros } => {
+            avro::long(out, *seconds);
+            avro::int(out, *micros);
+        }
+        ImageItem::DateTime(parts) => {
+            for part in parts {
+                match part {
+                    None => avro::long(out, 0),
+                    Some(value) => {
+                        avro::long(out, 1);
+                        avro::int(out, *value);
+                    }
+                }
+            }
+        }
+        ImageItem::BinaryGeometry { value } => {
+            avro::string(out, "GEOMETRY");
+            avro::bytes(out, value);
+        }
+        ImageItem::BinaryObject { type_name, value } => {
+            avro::string(out, type_name);
+            avro::bytes(out, value);
+        }
+        ImageItem::TextObject { type_name, value } => {
+            avro::string(out, type_name);
+            avro::string(out, value);
+        }
+    }
+}
+
+/// The DTS branch and parts of one column value.
+fn image_item<'a>(value: &'a ColumnValue, column: &'a ColumnSchema) -> ImageItem<'a> {
+    match value {
+        ColumnValue::Null => ImageItem::Null,
+        ColumnValue::Int(v) => ImageItem::Integer {
+            precision: integer_size(column.type_code),
+            value: v.to_string(),
+        },
+        ColumnValue::UInt(v) => ImageItem::Integer {
+            precision: integer_size(column.type_code),
+            value: v.to_string(),
+        },
+        ColumnValue::Float(v) => ImageItem::Float { value: *v },
+        ColumnValue::Decimal(text) => ImageItem::Decimal {
+            value: text,
+            precision: column.precision as i32,
+            scale: column.scale as i32,
+        },
+        ColumnValue::Text(bytes) => ImageItem::Character {
+            charset: &column.charset.name,
+            value: bytes,
+        },
+        ColumnValue::Bytes(bytes) => match column.type_code {
+            type_code::GEOMETRY => ImageItem::BinaryGeometry { value: bytes },
+            type_code::VARCHAR | type_code::VAR_STRING | type_code::STRING => ImageItem::Character {
+                charset: &column.charset.name,
+                value: bytes,
+            },
+            _ => ImageItem::BinaryObject {
+                type_name: type_name(column),
+                value: bytes,
+            },
+        },
+        ColumnValue::DateTime(dt) => {
+            let (year, month, day) = (Some(dt.year as i32), Some(dt.month as i32), Some(dt.day as i32));
+            if matches!(column.type_code, type_code::DATE | type_code::NEWDATE) {
+                ImageItem::DateTime([year, month, day, None, None, None, None])
+            } else {
+                ImageItem::DateTime([
+                    year,
+                    month,
+                    day,
+                    Some(dt.hour as i32),
+                    Some(dt.minute as i32),
+                    Some(dt.second as i32),
+                    Some(dt.microsecond as i32),
+                ])
+            }
+        }
+        ColumnValue::Time(TimeValue {
+            negative,
+            hours,
+            minutes,
+            seconds,
+            microseconds,
+        }) => {
+            let sign = if *negative { -1 } else { 1 };
+            ImageItem::DateTime([
+                None,
+                None,
+                None,
+                Some(sign * *hours as i32),
+                Some(sign * *minutes as i32),
+                Some(sign * *seconds as i32),
+                Some(sign * *microseconds as i32),
+            ])
+        }
+        ColumnValue::Timestamp { seconds, microseconds } => ImageItem::Timestamp {
+            seconds: *seconds,
+            micros: *microseconds as i32,
+        },
+        ColumnValue::Year(year) => ImageItem::DateTime([Some(*year as i32), None, None, None, None, None, None]),
+        ColumnValue::Label(label) | ColumnValue::Json(label) => ImageItem::TextObject {
+            type_name: type_name(column),
+            value: label,
+        },
     }
 }
 
@@ -188,15 +474,6 @@ fn data_type_number(column: &ColumnSchema) -> i32 {
         type_code::NEWDATE => type_code::DATE as i32,
         code => code as i32,
     }
-}
-
-/// `pk_uk_info` always; `snapshot` = `true` on rows read by a snapshot rather than the binlog.
-fn tags(change: &RowChange, pk_uk_info: String) -> HashMap<String, Value> {
-    let mut tags = HashMap::from([("pk_uk_info".to_owned(), Value::String(pk_uk_info))]);
-    if change.origin == Origin::Snapshot {
-        tags.insert("snapshot".to_owned(), Value::String("true".into()));
-    }
-    tags
 }
 
 fn integer_size(type_code: u8) -> i32 {
@@ -224,157 +501,12 @@ fn type_name(column: &ColumnSchema) -> &'static str {
     }
 }
 
-fn union(branch: u32, fields: Vec<(&str, Value)>) -> Value {
-    Value::Union(
-        branch,
-        Box::new(Value::Record(
-            fields
-                .into_iter()
-                .map(|(name, value)| (name.to_owned(), value))
-                .collect(),
-        )),
-    )
-}
-
-fn optional_int(value: Option<i32>) -> Value {
-    match value {
-        Some(value) => Value::Union(1, Box::new(Value::Int(value))),
-        None => Value::Union(0, Box::new(Value::Null)),
-    }
-}
-
-fn datetime(parts: [Option<i32>; 7]) -> Value {
-    let names = ["year", "month", "day", "hour", "minute", "second", "millis"];
-    union(
-        branch::DATETIME,
-        names
-            .into_iter()
-            .zip(parts)
-            .map(|(name, part)| (name, optional_int(part)))
-            .collect(),
-    )
-}
-
-/// One column value in the union branch DTS uses for its type.
-fn image_value(value: &ColumnValue, column: &ColumnSchema) -> Value {
-    match value {
-        ColumnValue::Null => Value::Union(branch::NULL, Box::new(Value::Null)),
-        ColumnValue::Int(v) => integer(column, v.to_string()),
-        ColumnValue::UInt(v) => integer(column, v.to_string()),
-        ColumnValue::Float(v) => union(
-            branch::FLOAT,
-            vec![
-                ("value", Value::Double(*v)),
-                ("precision", Value::Int(0)),
-                ("scale", Value::Int(0)),
-            ],
-        ),
-        ColumnValue::Decimal(text) => union(
-            branch::DECIMAL,
-            vec![
-                ("value", Value::String(text.clone())),
-                ("precision", Value::Int(column.precision as i32)),
-                ("scale", Value::Int(column.scale as i32)),
-            ],
-        ),
-        ColumnValue::Text(bytes) => union(
-            branch::CHARACTER,
-            vec![
-                ("charset", Value::String(column.charset.name.clone())),
-                ("value", Value::Bytes(bytes.clone())),
-            ],
-        ),
-        ColumnValue::Bytes(bytes) => match column.type_code {
-            type_code::GEOMETRY => union(
-                branch::BINARY_GEOMETRY,
-                vec![
-                    ("type", Value::String("GEOMETRY".into())),
-                    ("value", Value::Bytes(bytes.clone())),
-                ],
-            ),
-            type_code::VARCHAR | type_code::VAR_STRING | type_code::STRING => union(
-                branch::CHARACTER,
-                vec![
-                    ("charset", Value::String(column.charset.name.clone())),
-                    ("value", Value::Bytes(bytes.clone())),
-                ],
-            ),
-            _ => union(
-                branch::BINARY_OBJECT,
-                vec![
-                    ("type", Value::String(type_name(column).into())),
-                    ("value", Value::Bytes(bytes.clone())),
-                ],
-            ),
-        },
-        ColumnValue::DateTime(dt) => {
-            let date = [Some(dt.year as i32), Some(dt.month as i32), Some(dt.day as i32)];
-            if matches!(column.type_code, type_code::DATE | type_code::NEWDATE) {
-                datetime([date[0], date[1], date[2], None, None, None, None])
-            } else {
-                datetime([
-                    date[0],
-                    date[1],
-                    date[2],
-                    Some(dt.hour as i32),
-                    Some(dt.minute as i32),
-                    Some(dt.second as i32),
-                    Some(dt.microsecond as i32),
-                ])
-            }
-        }
-        ColumnValue::Time(TimeValue {
-            negative,
-            hours,
-            minutes,
-            seconds,
-            microseconds,
-        }) => {
-            let sign = if *negative { -1 } else { 1 };
-            datetime([
-                None,
-                None,
-                None,
-                Some(sign * *hours as i32),
-                Some(sign * *minutes as i32),
-                Some(sign * *seconds as i32),
-                Some(sign * *microseconds as i32),
-            ])
-        }
-        ColumnValue::Timestamp { seconds, microseconds } => union(
-            branch::TIMESTAMP,
-            vec![
-                ("timestamp", Value::Long(*seconds)),
-                ("millis", Value::Int(*microseconds as i32)),
-            ],
-        ),
-        ColumnValue::Year(year) => datetime([Some(*year as i32), None, None, None, None, None, None]),
-        ColumnValue::Label(label) | ColumnValue::Json(label) => union(
-            branch::TEXT_OBJECT,
-            vec![
-                ("type", Value::String(type_name(column).into())),
-                ("value", Value::String(label.clone())),
-            ],
-        ),
-    }
-}
-
-fn integer(column: &ColumnSchema, value: String) -> Value {
-    union(
-        branch::INTEGER,
-        vec![
-            ("precision", Value::Int(integer_size(column.type_code))),
-            ("value", Value::String(value)),
-        ],
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::change::{Charset, DateTimeValue, TableName, TableSchema, TransactionInfo};
+    use crate::change::{Charset, DateTimeValue, RowChange, TableName, TransactionInfo};
     use crate::plugin::chain::Routing;
     use crate::source::position::{BinlogPosition, RecordPosition};
 
@@ -494,18 +626,18 @@ mod tests {
         let Value::Union(branch, note) = &after[1] else {
             panic!()
         };
-        assert_eq!(*branch, branch::CHARACTER);
+        assert_eq!(*branch as i64, branch::CHARACTER);
         assert_eq!(field(note, "value"), &Value::Bytes("héllo".as_bytes().to_vec()));
         assert_eq!(field(note, "charset"), &Value::String("utf8mb4".into()));
         let Value::Union(branch, amount) = &after[2] else {
             panic!()
         };
-        assert_eq!(*branch, branch::DECIMAL);
+        assert_eq!(*branch as i64, branch::DECIMAL);
         assert_eq!(field(amount, "value"), &Value::String("10.50".into()));
         let Value::Union(branch, created) = &after[3] else {
             panic!()
         };
-        assert_eq!(*branch, branch::DATETIME);
+        assert_eq!(*branch as i64, branch::DATETIME);
         assert_eq!(field(created, "millis"), &Value::Union(1, Box::new(Value::Int(250))));
         let Value::Union(2, before) = field(&record, "beforeImages") else {
             panic!("no before image")
@@ -529,19 +661,299 @@ mod tests {
 
     #[test]
     fn negative_times_carry_negative_parts() {
-        let value = image_value(
-            &ColumnValue::Time(TimeValue {
+        let column = column("t", type_code::TIME2, "binary");
+        let time = ColumnValue::Time(TimeValue {
+            negative: true,
+            hours: 838,
+            minutes: 59,
+            seconds: 59,
+            microseconds: 0,
+        });
+        assert_eq!(
+            image_item(&time, &column),
+            ImageItem::DateTime([None, None, None, Some(-838), Some(-59), Some(-59), Some(0)])
+        );
+    }
+
+    /// The same record built as an apache-avro value tree, the oracle for the direct encoder.
+    fn reference_encoding(encoder_version: &str, id: i64, routed: &RoutedChange) -> Vec<u8> {
+        let change = &routed.change;
+        let item_value = |item: ImageItem<'_>| -> Value {
+            let record = |fields: Vec<(&str, Value)>| {
+                Value::Record(
+                    fields
+                        .into_iter()
+                        .map(|(name, value)| (name.to_owned(), value))
+                        .collect(),
+                )
+            };
+            let branch = item.branch() as u32;
+            let inner = match item {
+                ImageItem::Null => Value::Null,
+                ImageItem::Integer { precision, value } => record(vec![
+                    ("precision", Value::Int(precision)),
+                    ("value", Value::String(value)),
+                ]),
+                ImageItem::Character { charset, value } => record(vec![
+                    ("charset", Value::String(charset.into())),
+                    ("value", Value::Bytes(value.to_vec())),
+                ]),
+                ImageItem::Decimal {
+                    value,
+                    precision,
+                    scale,
+                } => record(vec![
+                    ("value", Value::String(value.into())),
+                    ("precision", Value::Int(precision)),
+                    ("scale", Value::Int(scale)),
+                ]),
+                ImageItem::Float { value } => record(vec![
+                    ("value", Value::Double(value)),
+                    ("precision", Value::Int(0)),
+                    ("scale", Value::Int(0)),
+                ]),
+                ImageItem::Timestamp { seconds, micros } => record(vec![
+                    ("timestamp", Value::Long(seconds)),
+                    ("millis", Value::Int(micros)),
+                ]),
+                ImageItem::DateTime(parts) => record(
+                    ["year", "month", "day", "hour", "minute", "second", "millis"]
+                        .into_iter()
+                        .zip(parts)
+                        .map(|(name, part)| {
+                            let value = match part {
+                                Some(v) => Value::Union(1, Box::new(Value::Int(v))),
+                                None => Value::Union(0, Box::new(Value::Null)),
+                            };
+                            (name, value)
+                        })
+                        .collect(),
+                ),
+                ImageItem::BinaryGeometry { value } => record(vec![
+                    ("type", Value::String("GEOMETRY".into())),
+                    ("value", Value::Bytes(value.to_vec())),
+                ]),
+                ImageItem::BinaryObject { type_name, value } => record(vec![
+                    ("type", Value::String(type_name.into())),
+                    ("value", Value::Bytes(value.to_vec())),
+                ]),
+                ImageItem::TextObject { type_name, value } => record(vec![
+                    ("type", Value::String(type_name.into())),
+                    ("value", Value::String(value.into())),
+                ]),
+            };
+            Value::Union(branch, Box::new(inner))
+        };
+        let columns = &change.table.columns;
+        let image = |image: &Option<Vec<ColumnValue>>| match image {
+            None => Value::Union(0, Box::new(Value::Null)),
+            Some(values) => Value::Union(
+                2,
+                Box::new(Value::Array(
+                    values
+                        .iter()
+                        .zip(columns)
+                        .map(|(value, column)| item_value(image_item(value, column)))
+                        .collect(),
+                )),
+            ),
+        };
+        let fields = Value::Array(
+            columns
+                .iter()
+                .map(|column| {
+                    Value::Record(vec![
+                        ("name".into(), Value::String(column.name.clone())),
+                        ("dataTypeNumber".into(), Value::Int(data_type_number(column))),
+                    ])
+                })
+                .collect(),
+        );
+        let operation = ["INSERT", "UPDATE", "DELETE"][operation_symbol(change.operation) as usize];
+        let object_name = routed
+            .routing
+            .object_name
+            .clone()
+            .unwrap_or_else(|| change.table.name.object_name());
+        let value = Value::Record(vec![
+            ("version".into(), Value::Int(RECORD_VERSION)),
+            ("id".into(), Value::Long(id)),
+            ("sourceTimestamp".into(), Value::Long(change.timestamp as i64)),
+            ("sourcePosition".into(), Value::String(change.position.to_string())),
+            (
+                "safeSourcePosition".into(),
+                Value::String(change.transaction.start.to_string()),
+            ),
+            ("sourceTxid".into(), Value::String(change.transaction.id.to_string())),
+            (
+                "source".into(),
+                Value::Record(vec![
+                    ("sourceType".into(), Value::Enum(0, "MySQL".into())),
+                    ("version".into(), Value::String(encoder_version.into())),
+                ]),
+            ),
+            (
+                "operation".into(),
+                Value::Enum(operation_symbol(change.operation) as u32, operation.into()),
+            ),
+            (
+                "objectName".into(),
+                Value::Union(1, Box::new(Value::String(object_name))),
+            ),
+            ("processTimestamps".into(), Value::Union(0, Box::new(Value::Null))),
+            (
+                "tags".into(),
+                Value::Map(HashMap::from([(
+                    "pk_uk_info".to_owned(),
+                    Value::String(pk_uk_info(&change.table)),
+                )])),
+            ),
+            ("fields".into(), Value::Union(2, Box::new(fields))),
+            ("beforeImages".into(), image(&change.before)),
+            ("afterImages".into(), image(&change.after)),
+            ("bornTimestamp".into(), Value::Long(change.timestamp as i64 * 1000)),
+        ]);
+        let schema = record_schema();
+        apache_avro::to_avro_datum_schemata(&schema.record, schema.all.iter().collect(), value).unwrap()
+    }
+
+    fn every_kind_of_value() -> RoutedChange {
+        let mut columns = vec![
+            column("i", type_code::LONGLONG, "binary"),
+            column("u", type_code::LONGLONG, "binary"),
+            column("f", type_code::DOUBLE, "binary"),
+            column("d", type_code::NEWDECIMAL, "binary"),
+            column("t", type_code::BLOB, "utf8mb4"),
+            column("vb", type_code::VARCHAR, "binary"),
+            column("b", type_code::BLOB, "binary"),
+            column("g", type_code::GEOMETRY, "binary"),
+            column("day", type_code::NEWDATE, "binary"),
+            column("dt", type_code::DATETIME2, "binary"),
+            column("tm", type_code::TIME2, "binary"),
+            column("ts", type_code::TIMESTAMP2, "binary"),
+            column("y", type_code::YEAR, "binary"),
+            column("e", type_code::ENUM, "utf8mb4"),
+            column("j", type_code::JSON, "binary"),
+            column("n", type_code::LONG, "binary"),
+        ];
+        columns[1].unsigned = true;
+        let table = Arc::new(TableSchema {
+            name: TableName::new("db", "every"),
+            columns,
+            primary_key: vec![0, 4],
+        });
+        let datetime = DateTimeValue {
+            year: 2024,
+            month: 2,
+            day: 29,
+            hour: 1,
+            minute: 2,
+            second: 3,
+            microsecond: 456,
+        };
+        let after = vec![
+            ColumnValue::Int(i64::MIN),
+            ColumnValue::UInt(u64::MAX),
+            ColumnValue::Float(-1.5e300),
+            ColumnValue::Decimal("-0.000000000000000000000000000001".into()),
+            ColumnValue::Text("日本語 🐬".as_bytes().to_vec()),
+            ColumnValue::Bytes(vec![0, 255, 128]),
+            ColumnValue::Bytes((0..=255).collect()),
+            ColumnValue::Bytes(vec![1, 2, 3, 4]),
+            ColumnValue::DateTime(DateTimeValue {
+                hour: 0,
+                minute: 0,
+                second: 0,
+                microsecond: 0,
+                ..datetime
+            }),
+            ColumnValue::DateTime(datetime),
+            ColumnValue::Time(TimeValue {
                 negative: true,
                 hours: 838,
                 minutes: 59,
-                seconds: 59,
-                microseconds: 0,
+                seconds: 58,
+                microseconds: 999_999,
             }),
-            &column("t", type_code::TIME2, "binary"),
+            ColumnValue::Timestamp {
+                seconds: 2_147_483_647,
+                microseconds: 1,
+            },
+            ColumnValue::Year(0),
+            ColumnValue::Label("médium".into()),
+            ColumnValue::Json(r#"{"a":[1,2,{"b":null}]}"#.into()),
+            ColumnValue::Null,
+        ];
+        let mut routed = sample();
+        routed.change.table = table;
+        routed.change.before = Some(
+            after
+                .iter()
+                .rev()
+                .cloned()
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect(),
         );
-        let Value::Union(branch, record) = value else { panic!() };
-        assert_eq!(branch, branch::DATETIME);
-        assert_eq!(field(&record, "hour"), &Value::Union(1, Box::new(Value::Int(-838))));
-        assert_eq!(field(&record, "year"), &Value::Union(0, Box::new(Value::Null)));
+        routed.change.after = Some(after);
+        routed.change.operation = Operation::Update;
+        routed
+    }
+
+    #[test]
+    fn the_direct_encoder_writes_the_bytes_apache_avro_writes() {
+        let mut encoder = DtsAvroEncoder::new("10.11.6-MariaDB");
+        let mut cases = vec![sample(), every_kind_of_value()];
+        let mut insert = sample();
+        insert.change.operation = Operation::Insert;
+        insert.change.before = None;
+        insert.routing.object_name = Some("renamed.table".into());
+        cases.push(insert);
+        let mut delete = every_kind_of_value();
+        delete.change.operation = Operation::Delete;
+        delete.change.after = None;
+        cases.push(delete);
+        let mut empty_table = sample();
+        empty_table.change.table = Arc::new(TableSchema {
+            name: TableName::new("db", "empty"),
+            columns: vec![],
+            primary_key: vec![],
+        });
+        empty_table.change.before = Some(vec![]);
+        empty_table.change.after = Some(vec![]);
+        cases.push(empty_table);
+        for (index, case) in cases.iter().enumerate() {
+            for id in [0, 1, -1, i64::MAX, 1 << 40] {
+                let direct = encoder.encode(id, case).unwrap();
+                assert_eq!(
+                    direct,
+                    reference_encoding("10.11.6-MariaDB", id, case),
+                    "case {index}, id {id}"
+                );
+                // Encoding again reuses the remembered table parts and must not change a byte.
+                assert_eq!(encoder.encode(id, case).unwrap(), direct);
+            }
+        }
+    }
+
+    #[test]
+    fn snapshot_rows_carry_the_snapshot_tag() {
+        let mut routed = sample();
+        routed.change.origin = Origin::Snapshot;
+        let record = decode(&DtsAvroEncoder::new("x").encode(1, &routed).unwrap()).unwrap();
+        let Value::Map(tags) = field(&record, "tags") else {
+            panic!()
+        };
+        assert_eq!(tags.get("snapshot"), Some(&Value::String("true".into())));
+        assert!(tags.contains_key("pk_uk_info"));
+    }
+
+    #[test]
+    fn a_row_image_that_does_not_match_the_columns_is_refused() {
+        let mut routed = sample();
+        routed.change.after.as_mut().unwrap().pop();
+        let error = DtsAvroEncoder::new("x").encode(1, &routed).unwrap_err();
+        assert!(error.to_string().contains("shop.orders"), "{error}");
     }
 }

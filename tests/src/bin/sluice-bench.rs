@@ -139,7 +139,7 @@ async fn pipeline_only(db: &MariaDb, plugin: &std::path::Path, rows: u64) -> any
         config: [("topic_template".to_owned(), "{database}.{table}".to_owned())].into(),
     }])
     .await?;
-    let encoder = DtsAvroEncoder::new("bench");
+    let mut encoder = DtsAvroEncoder::new("bench");
     let first = chunk_query(&schema, false, CHUNK_SIZE);
     let next = chunk_query(&schema, true, CHUNK_SIZE);
     let (cpu, started) = (cpu_seconds(), Instant::now());
