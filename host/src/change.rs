@@ -122,8 +122,11 @@ pub struct ColumnSchema {
 pub struct TableSchema {
     pub name: TableName,
     pub columns: Vec<ColumnSchema>,
-    /// Indexes into `columns` of the primary key, in key order; empty when the table has none.
+    /// Indexes into `columns` of the key that identifies rows, in key order: the primary key, or when
+    /// there is none, a unique key over NOT NULL columns; empty when the table has neither.
     pub primary_key: Vec<usize>,
+    /// `PRIMARY`, or the name of the unique key `primary_key` stands for.
+    pub key_name: String,
 }
 
 /// A MySQL `TIME` value: a signed duration of at most 838:59:59.999999.

@@ -23,9 +23,12 @@ pub fn key_columns(record: &DecodedRecord) -> Vec<usize> {
         .map(|(_, v)| v.as_str())
         .unwrap_or("{}");
     let info: serde_json::Value = serde_json::from_str(info).unwrap_or_default();
-    let names: Vec<&str> = info["PRIMARY"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|n| n.as_str()).collect())
+    // `{"PRIMARY": [...]}`, or the unique key that stands in for it.
+    let names: Vec<&str> = info
+        .as_object()
+        .and_then(|keys| keys.values().next())
+        .and_then(|columns| columns.as_array())
+        .map(|columns| columns.iter().filter_map(|n| n.as_str()).collect())
         .unwrap_or_default();
     names
         .iter()

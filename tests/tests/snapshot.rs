@@ -427,3 +427,65 @@ async fn initial_only_publishes_the_snapshot_and_exits_with_nothing_lost_in_flig
     assert_topics_equal_tables(&db, &broker).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_without_a_primary_key_are_chunked_by_a_unique_key_or_read_in_one_scan() -> anyhow::Result<()> {
+    let (db, broker) = servers().await?;
+    db.execute_all(&[
+        "SET SESSION max_recursive_iterations = 10000000",
+        "CREATE DATABASE shop",
+        "CREATE TABLE shop.codes (code VARCHAR(20) NOT NULL, label VARCHAR(20), UNIQUE KEY uk_code (code))",
+        &format!(
+            "INSERT INTO shop.codes SELECT CONCAT('c', LPAD(seq, 6, '0')), CONCAT('label ', seq) FROM {}",
+            numbers(1, 12_000)
+        ),
+        "CREATE TABLE shop.notes (txt VARCHAR(20))",
+        &format!(
+            "INSERT INTO shop.notes SELECT CONCAT('note ', seq) FROM {}",
+            numbers(1, 100)
+        ),
+    ])
+    .await?;
+    let state = tempfile::tempdir()?;
+    let checkpoint = state.path().join("checkpoint.json");
+    let start = current_position(&db).await?;
+    let config = tokio::task::block_in_place(|| {
+        with_router(config(&db, &broker, &checkpoint, &start, "mode = \"initial_only\""))
+    })?;
+    RunningDaemon::start(&config, state.path())?
+        .wait_for_exit(Duration::from_secs(300))
+        .await?;
+
+    let codes: Vec<DecodedRecord> = records_of(&broker, "shop.codes")
+        .await?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(codes.len(), 12_000);
+    assert!(
+        codes[0]
+            .tags
+            .contains(&("pk_uk_info".into(), r#"{"uk_code":["code"]}"#.into())),
+        "{:?}",
+        codes[0].tags
+    );
+    // Chunks read at the same point (nothing was written meanwhile) still give each row its own position.
+    let positions: std::collections::BTreeSet<&str> = codes.iter().map(|r| r.source_position.as_str()).collect();
+    assert_eq!(positions.len(), codes.len(), "snapshot rows share positions");
+    let key = key_columns(&codes[0]);
+    assert_eq!(key, vec![0]);
+    assert_eq!(replay(&codes), select_state(&db, "shop.codes", &key).await?);
+    let messages =
+        sluice_tests::harness::consume(&broker.bootstrap_servers(), "shop.codes", 1, Duration::from_secs(30)).await?;
+    assert_eq!(messages[0].key.as_deref(), Some(&br#"["c000001"]"#[..]));
+
+    let notes: Vec<DecodedRecord> = records_of(&broker, "shop.notes")
+        .await?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(notes.len(), 100, "a table without any key is read whole");
+    assert!(notes[0].tags.contains(&("pk_uk_info".into(), "{}".into())));
+    assert_eq!(snapshot_state(&checkpoint, "shop.notes"), "done");
+    Ok(())
+}

@@ -214,7 +214,8 @@ impl TableParts {
     }
 }
 
-/// `{"PRIMARY":["col",...]}`, or `{}` for a table without a primary key.
+/// `{"<key name>":["col",...]}` — `PRIMARY` or the unique key standing in for it — or `{}` for a table
+/// with neither.
 fn pk_uk_info(table: &TableSchema) -> String {
     let key_columns: Vec<&str> = table
         .primary_key
@@ -222,10 +223,11 @@ fn pk_uk_info(table: &TableSchema) -> String {
         .map(|&index| table.columns[index].name.as_str())
         .collect();
     if key_columns.is_empty() {
-        "{}".to_owned()
-    } else {
-        serde_json::json!({ "PRIMARY": key_columns }).to_string()
+        return "{}".to_owned();
     }
+    let mut info = serde_json::Map::new();
+    info.insert(table.key_name.clone(), serde_json::json!(key_columns));
+    serde_json::Value::Object(info).to_string()
 }
 
 fn operation_symbol(operation: Operation) -> i32 {
@@ -532,6 +534,7 @@ mod tests {
                 column("created", type_code::DATETIME2, "binary"),
             ],
             primary_key: vec![0],
+            key_name: "PRIMARY".into(),
         });
         RoutedChange {
             change: RowChange {
@@ -841,6 +844,7 @@ mod tests {
             name: TableName::new("db", "every"),
             columns,
             primary_key: vec![0, 4],
+            key_name: "PRIMARY".into(),
         });
         let datetime = DateTimeValue {
             year: 2024,
@@ -919,6 +923,7 @@ mod tests {
             name: TableName::new("db", "empty"),
             columns: vec![],
             primary_key: vec![],
+            key_name: "PRIMARY".into(),
         });
         empty_table.change.before = Some(vec![]);
         empty_table.change.after = Some(vec![]);

@@ -109,6 +109,7 @@ mod tests {
                 name: TableName::new("shop", "orders"),
                 columns: vec![column("id"), column("region")],
                 primary_key,
+                key_name: "PRIMARY".into(),
             }),
             operation: Operation::Update,
             before,

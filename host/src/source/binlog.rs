@@ -358,7 +358,7 @@ impl BinlogReader {
                 id: "".into(),
                 start: chunk.at.clone(),
             });
-            for (row_index, row) in chunk.rows.into_iter().enumerate() {
+            for (index, row) in chunk.rows.into_iter().enumerate() {
                 batch.push(Change::Row(RowChange {
                     origin: Origin::Snapshot,
                     table: chunk.table.clone(),
@@ -367,7 +367,7 @@ impl BinlogReader {
                     after: Some(row),
                     position: RecordPosition {
                         event: chunk.at.clone(),
-                        row_index: row_index as u32,
+                        row_index: chunk.first_row + index as u64,
                     },
                     timestamp: now,
                     transaction: transaction.clone(),
@@ -578,7 +578,7 @@ impl BinlogReader {
         for (row_index, row) in rows_event.rows(table_map).enumerate() {
             let position = RecordPosition {
                 event: event_position.clone(),
-                row_index: row_index as u32,
+                row_index: row_index as u64,
             };
             if let Some(last) = &self.last_emitted
                 && position.event.file == last.event.file

@@ -87,8 +87,8 @@ impl FromStr for BinlogPosition {
 pub struct RecordPosition {
     /// Where the rows event starts.
     pub event: BinlogPosition,
-    /// The row's index within the event.
-    pub row_index: u32,
+    /// The row's index within the event; for a snapshot row, its index in the table's snapshot.
+    pub row_index: u64,
 }
 
 impl fmt::Display for RecordPosition {

@@ -30,13 +30,18 @@ pub struct CatalogColumn {
     /// `NUMERIC_PRECISION` and `NUMERIC_SCALE` for DECIMAL, `DATETIME_PRECISION` for temporal types.
     pub precision: u32,
     pub scale: u32,
+    pub nullable: bool,
 }
 
 /// What `information_schema` says about one table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogTable {
     pub columns: Vec<CatalogColumn>,
+    /// The primary key's columns, or when there is none, those of the first unique key whose columns
+    /// are all NOT NULL (it identifies rows as well); empty when there is neither.
     pub primary_key: Vec<usize>,
+    /// `PRIMARY`, or the name of the unique key used in its place.
+    pub key_name: String,
 }
 
 /// Reads table and collation facts from `information_schema` over its own connection.
@@ -94,10 +99,11 @@ pub async fn load_catalog_table(conn: &mut Conn, name: &TableName) -> Result<Opt
         Option<u32>,
         Option<u32>,
         Option<u32>,
+        String,
     )> = conn
         .exec(
             "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, NUMERIC_PRECISION, NUMERIC_SCALE, \
-             DATETIME_PRECISION FROM information_schema.COLUMNS \
+             DATETIME_PRECISION, IS_NULLABLE FROM information_schema.COLUMNS \
              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
             (&name.database, &name.table),
         )
@@ -106,19 +112,31 @@ pub async fn load_catalog_table(conn: &mut Conn, name: &TableName) -> Result<Opt
     if columns.is_empty() {
         return Ok(None);
     }
-    let key_columns: Vec<String> = conn
+    let key_columns: Vec<(String, String)> = conn
         .exec(
-            "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' \
-             ORDER BY ORDINAL_POSITION",
+            // STATISTICS, not TABLE_CONSTRAINTS: MariaDB shows a user with only SELECT the former.
+            "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 \
+             ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX",
             (&name.database, &name.table),
         )
         .await
-        .map_err(SourceError::query("reading information_schema.KEY_COLUMN_USAGE"))?;
+        .map_err(SourceError::query(
+            "reading the keys in information_schema.KEY_COLUMN_USAGE",
+        ))?;
     let columns: Vec<CatalogColumn> = columns
         .into_iter()
         .map(
-            |(name, data_type, column_type, charset, numeric_precision, numeric_scale, datetime_precision)| {
+            |(
+                name,
+                data_type,
+                column_type,
+                charset,
+                numeric_precision,
+                numeric_scale,
+                datetime_precision,
+                nullable,
+            )| {
                 let data_type = data_type.to_ascii_lowercase();
                 let (precision, scale) = if data_type == "decimal" {
                     (numeric_precision.unwrap_or(0), numeric_scale.unwrap_or(0))
@@ -132,15 +150,42 @@ pub async fn load_catalog_table(conn: &mut Conn, name: &TableName) -> Result<Opt
                     charset,
                     precision,
                     scale,
+                    nullable: nullable.eq_ignore_ascii_case("YES"),
                 }
             },
         )
         .collect();
-    let primary_key = key_columns
-        .iter()
-        .filter_map(|key| columns.iter().position(|column| &column.name == key))
-        .collect();
-    Ok(Some(CatalogTable { columns, primary_key }))
+    let (key_name, primary_key) = choose_row_key(&columns, &key_columns);
+    Ok(Some(CatalogTable {
+        columns,
+        primary_key,
+        key_name,
+    }))
+}
+
+/// The key that identifies rows: the primary key, else the first unique key over NOT NULL columns.
+/// `keys` lists `(constraint, column)` with the primary key first, each key's columns in order.
+fn choose_row_key(columns: &[CatalogColumn], keys: &[(String, String)]) -> (String, Vec<usize>) {
+    let mut start = 0;
+    while start < keys.len() {
+        let name = &keys[start].0;
+        let end = start
+            + keys[start..]
+                .iter()
+                .take_while(|(constraint, _)| constraint == name)
+                .count();
+        let indexes: Option<Vec<usize>> = keys[start..end]
+            .iter()
+            .map(|(_, column)| columns.iter().position(|c| &c.name == column))
+            .collect();
+        if let Some(indexes) = indexes
+            && (name == "PRIMARY" || indexes.iter().all(|&index| !columns[index].nullable))
+        {
+            return (name.clone(), indexes);
+        }
+        start = end;
+    }
+    ("PRIMARY".to_owned(), Vec::new())
 }
 
 /// The tables whose changes `captures` selects, as `information_schema` lists them now.
@@ -229,6 +274,7 @@ pub fn schema_from_catalog(name: &TableName, table: &CatalogTable) -> Result<Tab
         name: name.clone(),
         columns,
         primary_key: table.primary_key.clone(),
+        key_name: table.key_name.clone(),
     })
 }
 
@@ -485,17 +531,21 @@ pub async fn table_schema(event: &TableMapEvent<'_>, catalog: &mut SchemaCatalog
         });
     }
 
-    let primary_key = metadata
-        .primary_key
-        .or_else(|| catalog_table.as_ref().map(|table| table.primary_key.clone()))
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|&index| index < column_count)
-        .collect();
+    // The binlog names only a primary key; a table without one is keyed like its snapshot, by the
+    // catalog's choice of unique key.
+    let (key_name, primary_key) = match metadata.primary_key.filter(|key| !key.is_empty()) {
+        Some(key) => ("PRIMARY".to_owned(), key),
+        None => catalog_table
+            .as_ref()
+            .map(|table| (table.key_name.clone(), table.primary_key.clone()))
+            .unwrap_or_else(|| ("PRIMARY".to_owned(), Vec::new())),
+    };
+    let primary_key = primary_key.into_iter().filter(|&index| index < column_count).collect();
     Ok(TableSchema {
         name,
         columns,
         primary_key,
+        key_name,
     })
 }
 
@@ -557,6 +607,34 @@ mod tests {
         assert_eq!(parse_labels("enum('small','large')"), vec!["small", "large"]);
         assert_eq!(parse_labels("set('a','it''s','c,d')"), vec!["a", "it's", "c,d"]);
         assert!(parse_labels("int(11)").is_empty());
+    }
+
+    #[test]
+    fn rows_are_keyed_by_the_primary_key_else_a_not_null_unique_key() {
+        let column = |name: &str, nullable: bool| CatalogColumn {
+            name: name.into(),
+            data_type: "int".into(),
+            column_type: "int(11)".into(),
+            charset: None,
+            precision: 0,
+            scale: 0,
+            nullable,
+        };
+        let columns = vec![column("a", true), column("b", false), column("c", false)];
+        let key = |constraint: &str, column: &str| (constraint.to_owned(), column.to_owned());
+        assert_eq!(
+            choose_row_key(&columns, &[key("PRIMARY", "c"), key("uk_b", "b")]),
+            ("PRIMARY".to_owned(), vec![2])
+        );
+        assert_eq!(
+            choose_row_key(&columns, &[key("uk_a", "a"), key("uk_bc", "b"), key("uk_bc", "c")]),
+            ("uk_bc".to_owned(), vec![1, 2]),
+            "a unique key over a nullable column does not identify rows"
+        );
+        assert_eq!(
+            choose_row_key(&columns, &[key("uk_a", "a")]),
+            ("PRIMARY".to_owned(), vec![])
+        );
     }
 
     #[test]

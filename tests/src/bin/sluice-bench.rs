@@ -151,7 +151,12 @@ async fn pipeline_only(db: &MariaDb, plugin: Option<&std::path::Path>, rows: u64
     let (mut count, mut bytes, mut id) = (0u64, 0u64, 0i64);
     loop {
         let chunk = reader
-            .read(&schema, if after.is_some() { &next } else { &first }, after.as_deref())
+            .read(
+                &schema,
+                if after.is_some() { &next } else { &first },
+                after.as_deref(),
+                count,
+            )
             .await?;
         let transaction = Arc::new(TransactionInfo {
             id: "".into(),
@@ -170,7 +175,7 @@ async fn pipeline_only(db: &MariaDb, plugin: Option<&std::path::Path>, rows: u64
                     after: Some(row),
                     position: RecordPosition {
                         event: chunk.at.clone(),
-                        row_index: index as u32,
+                        row_index: chunk.first_row + index as u64,
                     },
                     timestamp: 0,
                     transaction: transaction.clone(),

@@ -18,6 +18,9 @@ pub struct SnapshotChunk {
     pub rows: Vec<Vec<ColumnValue>>,
     /// The consistent point: the rows are the table's state after every transaction before it.
     pub at: BinlogPosition,
+    /// How many rows this table's snapshot read before this chunk: the rows' positions count on from
+    /// it, so chunks read at the same point still give every row its own position.
+    pub first_row: u64,
     /// The table's progress once this chunk is published.
     pub progress: TableProgress,
 }
@@ -130,6 +133,7 @@ impl ChunkReader {
         table: &Arc<TableSchema>,
         query: &str,
         after: Option<&[KeyValue]>,
+        first_row: u64,
     ) -> Result<SnapshotChunk, SourceError> {
         let at = self.begin_at_consistent_point().await?;
         let params: Vec<mysql_async::Value> = after.unwrap_or_default().iter().map(KeyValue::to_sql).collect();
@@ -178,6 +182,7 @@ impl ChunkReader {
             table: table.clone(),
             rows: decoded,
             at,
+            first_row,
             progress,
         })
     }
@@ -202,6 +207,7 @@ mod tests {
             name: TableName::new("shop", "order`s"),
             columns: vec![column("a"), column("b"), column("c")],
             primary_key,
+            key_name: "PRIMARY".into(),
         }
     }
 

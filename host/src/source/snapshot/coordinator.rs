@@ -255,7 +255,9 @@ impl TableSnapshot {
                 return Ok(());
             }
             let query = if after.is_some() { &next_query } else { &first_query };
-            let chunk = reader.read(&schema, query, after.as_deref()).await?;
+            let chunk = reader
+                .read(&schema, query, after.as_deref(), progress_display.rows_done)
+                .await?;
             progress_display.advance(chunk.rows.len() as u64);
             let finished = chunk.progress == TableProgress::Done;
             after = match &chunk.progress {
