@@ -117,6 +117,22 @@ pub struct ColumnSchema {
     pub elements: Vec<String>,
 }
 
+impl ColumnSchema {
+    /// A column of the given type with the binary charset and no precision, scale or labels; callers
+    /// set what else applies.
+    pub fn new(name: impl Into<String>, type_code: TypeCode) -> Self {
+        Self {
+            name: name.into(),
+            type_code,
+            unsigned: false,
+            charset: Charset::binary(),
+            precision: 0,
+            scale: 0,
+            elements: Vec::new(),
+        }
+    }
+}
+
 /// The shape of a captured table at the time of a change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableSchema {

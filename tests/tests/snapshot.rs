@@ -20,6 +20,40 @@ async fn servers() -> anyhow::Result<(MariaDb, Broker)> {
     Ok((db?, broker?))
 }
 
+/// Servers with the three tables loaded, a state directory, and the binlog position after the load.
+struct Scenario {
+    db: MariaDb,
+    broker: Broker,
+    state: tempfile::TempDir,
+    checkpoint: std::path::PathBuf,
+    start: String,
+}
+
+impl Scenario {
+    async fn new(orders: u32, lines: u32, customers: u32) -> anyhow::Result<Self> {
+        let (db, broker) = servers().await?;
+        create_tables(&db, orders, lines, customers).await?;
+        let state = tempfile::tempdir()?;
+        let checkpoint = state.path().join("checkpoint.json");
+        let start = current_position(&db).await?;
+        Ok(Self {
+            db,
+            broker,
+            state,
+            checkpoint,
+            start,
+        })
+    }
+}
+
+/// Waits until the checkpoint records every table's snapshot as done.
+async fn wait_for_snapshots(checkpoint: &Path) -> anyhow::Result<()> {
+    wait_until("every table's snapshot to finish", Duration::from_secs(600), || {
+        TABLES.iter().all(|table| snapshot_state(checkpoint, table) == "done")
+    })
+    .await
+}
+
 /// Creates the three tables with `orders` + `lines` + `customers` rows.
 async fn create_tables(db: &MariaDb, orders: u32, lines: u32, customers: u32) -> anyhow::Result<()> {
     db.execute_all(&[
@@ -191,19 +225,18 @@ fn with_router(config: String) -> anyhow::Result<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_under_concurrent_writes_hands_over_exactly() -> anyhow::Result<()> {
-    let (db, broker) = servers().await?;
-    create_tables(&db, 100_000, 60_000, 40_000).await?;
-    let state = tempfile::tempdir()?;
-    let checkpoint = state.path().join("checkpoint.json");
-    let start = current_position(&db).await?;
+    let Scenario {
+        db,
+        broker,
+        state,
+        checkpoint,
+        start,
+    } = Scenario::new(100_000, 60_000, 40_000).await?;
     let config = tokio::task::block_in_place(|| with_router(config(&db, &broker, &checkpoint, &start, "")))?;
     let daemon = RunningDaemon::start(&config, state.path())?;
     let workload = Workload::start(&db, 7, writes);
 
-    wait_until("every table's snapshot to finish", Duration::from_secs(600), || {
-        TABLES.iter().all(|table| snapshot_state(&checkpoint, table) == "done")
-    })
-    .await?;
+    wait_for_snapshots(&checkpoint).await?;
     let transactions = workload.stop().await?;
     assert!(transactions > 0, "the writers ran during the snapshot");
     wait_caught_up(&db, &checkpoint).await?;
@@ -220,11 +253,13 @@ async fn a_snapshot_under_concurrent_writes_hands_over_exactly() -> anyhow::Resu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_killed_mid_snapshot_resumes_at_its_last_finished_chunk() -> anyhow::Result<()> {
-    let (db, broker) = servers().await?;
-    create_tables(&db, 60_000, 4_000, 2_000).await?;
-    let state = tempfile::tempdir()?;
-    let checkpoint = state.path().join("checkpoint.json");
-    let start = current_position(&db).await?;
+    let Scenario {
+        db,
+        broker,
+        state,
+        checkpoint,
+        start,
+    } = Scenario::new(60_000, 4_000, 2_000).await?;
     let config = tokio::task::block_in_place(|| {
         with_router(config(&db, &broker, &checkpoint, &start, "").replace("parallel_tables = 2", "parallel_tables = 1"))
     })?;
@@ -243,10 +278,7 @@ async fn a_daemon_killed_mid_snapshot_resumes_at_its_last_finished_chunk() -> an
     let crash_offset = crash_offsets.iter().map(|(_, high)| *high).max().unwrap_or(0);
 
     let daemon = RunningDaemon::start(&config, state.path())?;
-    wait_until("every table's snapshot to finish", Duration::from_secs(600), || {
-        TABLES.iter().all(|table| snapshot_state(&checkpoint, table) == "done")
-    })
-    .await?;
+    wait_for_snapshots(&checkpoint).await?;
     workload.stop().await?;
     wait_caught_up(&db, &checkpoint).await?;
     assert_topics_equal_tables(&db, &broker).await?;
@@ -269,11 +301,13 @@ async fn a_daemon_killed_mid_snapshot_resumes_at_its_last_finished_chunk() -> an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_row_snapshots_a_table_again_while_streaming() -> anyhow::Result<()> {
-    let (db, broker) = servers().await?;
-    create_tables(&db, 5_000, 4_000, 3_000).await?;
-    let state = tempfile::tempdir()?;
-    let checkpoint = state.path().join("checkpoint.json");
-    let start = current_position(&db).await?;
+    let Scenario {
+        db,
+        broker,
+        state,
+        checkpoint,
+        start,
+    } = Scenario::new(5_000, 4_000, 3_000).await?;
     let config = tokio::task::block_in_place(|| {
         with_router(config(
             &db,
@@ -285,10 +319,7 @@ async fn a_signal_row_snapshots_a_table_again_while_streaming() -> anyhow::Resul
     })?;
     let daemon = RunningDaemon::start(&config, state.path())?;
     let workload = Workload::start(&db, 23, writes);
-    wait_until("the initial snapshot", Duration::from_secs(300), || {
-        TABLES.iter().all(|table| snapshot_state(&checkpoint, table) == "done")
-    })
-    .await?;
+    wait_for_snapshots(&checkpoint).await?;
     let before = records_of(&broker, "shop.customers").await?.len();
     db.execute("INSERT INTO ops.signal (target) VALUES ('shop.customers')")
         .await?;
@@ -323,18 +354,17 @@ async fn a_signal_row_snapshots_a_table_again_while_streaming() -> anyhow::Resul
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_needed_snapshots_again_after_the_binlog_was_purged() -> anyhow::Result<()> {
-    let (db, broker) = servers().await?;
-    create_tables(&db, 2_000, 400, 300).await?;
-    let state = tempfile::tempdir()?;
-    let checkpoint = state.path().join("checkpoint.json");
-    let start = current_position(&db).await?;
+    let Scenario {
+        db,
+        broker,
+        state,
+        checkpoint,
+        start,
+    } = Scenario::new(2_000, 400, 300).await?;
     let plain = tokio::task::block_in_place(|| with_router(config(&db, &broker, &checkpoint, &start, "")))?;
     let when_needed = plain.replace("[snapshot]\n", "[snapshot]\nmode = \"when_needed\"\n");
     let daemon = RunningDaemon::start(&plain, state.path())?;
-    wait_until("the first snapshot", Duration::from_secs(300), || {
-        TABLES.iter().all(|table| snapshot_state(&checkpoint, table) == "done")
-    })
-    .await?;
+    wait_for_snapshots(&checkpoint).await?;
     db.execute("UPDATE shop.customers SET tier = 100 WHERE id <= 10")
         .await?;
     wait_caught_up(&db, &checkpoint).await?;
@@ -402,11 +432,13 @@ async fn when_needed_snapshots_again_after_the_binlog_was_purged() -> anyhow::Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn initial_only_publishes_the_snapshot_and_exits_with_nothing_lost_in_flight() -> anyhow::Result<()> {
-    let (db, broker) = servers().await?;
-    create_tables(&db, 30_000, 400, 300).await?;
-    let state = tempfile::tempdir()?;
-    let checkpoint = state.path().join("checkpoint.json");
-    let start = current_position(&db).await?;
+    let Scenario {
+        db,
+        broker,
+        state,
+        checkpoint,
+        start,
+    } = Scenario::new(30_000, 400, 300).await?;
     let config = tokio::task::block_in_place(|| {
         with_router(config(&db, &broker, &checkpoint, &start, "mode = \"initial_only\""))
     })?;

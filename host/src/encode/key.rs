@@ -90,19 +90,11 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::change::{Charset, ColumnSchema, Operation, TableName, TableSchema, TransactionInfo};
+    use crate::change::{ColumnSchema, Operation, TableName, TableSchema, TransactionInfo};
     use crate::source::position::{BinlogPosition, RecordPosition};
 
     fn change(primary_key: Vec<usize>, before: Option<Vec<ColumnValue>>, after: Option<Vec<ColumnValue>>) -> RowChange {
-        let column = |name: &str| ColumnSchema {
-            name: name.into(),
-            type_code: 3,
-            unsigned: false,
-            charset: Charset::binary(),
-            precision: 0,
-            scale: 0,
-            elements: vec![],
-        };
+        let column = |name: &str| ColumnSchema::new(name, 3);
         RowChange {
             origin: crate::change::Origin::Binlog,
             table: Arc::new(TableSchema {

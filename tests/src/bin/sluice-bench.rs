@@ -96,8 +96,10 @@ async fn main() -> anyhow::Result<()> {
 
     results.push(pipeline_only(&db, None, rows).await?);
     results.push(pipeline_only(&db, Some(&plugin), rows).await?);
-    let (end_to_end, payload_sizes) = end_to_end(&db, &broker, &plugin, rows).await?;
-    results.push(end_to_end);
+    let (without_plugin, _) = end_to_end(&db, &broker, None, "bench-plain", rows).await?;
+    results.push(without_plugin);
+    let (with_plugin, payload_sizes) = end_to_end(&db, &broker, Some(&plugin), "bench-routed", rows).await?;
+    results.push(with_plugin);
     results.push(plain_producer(&broker, &payload_sizes, rows).await?);
 
     println!();
@@ -118,8 +120,12 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!("peak RSS of the whole benchmark process: {:.0} MiB", peak_rss_mib());
-    let ratio = (results[2].rows as f64 / results[2].seconds) / (results[3].rows as f64 / results[3].seconds);
-    println!("end to end / plain producer: {ratio:.2}");
+    let rate = |m: &Measured| m.rows as f64 / m.seconds;
+    println!(
+        "end to end / plain producer: {:.2} without a plugin, {:.2} with the example plugin",
+        rate(&results[2]) / rate(&results[4]),
+        rate(&results[3]) / rate(&results[4])
+    );
     Ok(())
 }
 
@@ -214,7 +220,8 @@ async fn pipeline_only(db: &MariaDb, plugin: Option<&std::path::Path>, rows: u64
 async fn end_to_end(
     db: &MariaDb,
     broker: &Broker,
-    plugin: &std::path::Path,
+    plugin: Option<&std::path::Path>,
+    topic: &str,
     rows: u64,
 ) -> anyhow::Result<(Measured, Vec<usize>)> {
     let state = tempfile::tempdir()?;
@@ -225,34 +232,36 @@ async fn end_to_end(
         &state.path().join("checkpoint.json"),
         &start,
         &["bench.*"],
-        "unused",
-        &[PluginEntry {
-            name: "router".into(),
-            path: plugin.to_path_buf(),
-            config: vec![("topic_template".into(), "{database}.{table}".into())],
-        }],
+        topic,
+        &plugin
+            .map(|path| PluginEntry {
+                name: "router".into(),
+                path: path.to_path_buf(),
+                config: vec![("topic_template".into(), topic.to_owned())],
+            })
+            .into_iter()
+            .collect::<Vec<_>>(),
     ) + &format!("\n[snapshot]\nmode = \"initial_only\"\nchunk_size = {CHUNK_SIZE}\n");
     let (cpu, started) = (cpu_seconds(), Instant::now());
     let daemon = RunningDaemon::start(&config, state.path())?;
     daemon.wait_for_exit(Duration::from_secs(3600)).await?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu_seconds = cpu_seconds() - cpu;
-    let messages = sluice_tests::harness::end_offsets(&broker.bootstrap_servers(), "bench.orders").await?;
+    let messages = sluice_tests::harness::end_offsets(&broker.bootstrap_servers(), topic).await?;
     let published: i64 = messages.iter().map(|(_, high)| high).sum();
     anyhow::ensure!(published as u64 == rows, "published {published} of {rows}");
     // Sizes of a sample of the published records, for the plain producer to send alike.
-    let sample = sluice_tests::harness::consume(
-        &broker.bootstrap_servers(),
-        "bench.orders",
-        10_000,
-        Duration::from_secs(60),
-    )
-    .await?;
+    let sample =
+        sluice_tests::harness::consume(&broker.bootstrap_servers(), topic, 10_000, Duration::from_secs(60)).await?;
     let sizes: Vec<usize> = sample.iter().map(|m| m.payload.len()).collect();
     let average = sizes.iter().sum::<usize>() as u64 / sizes.len().max(1) as u64;
     Ok((
         Measured {
-            scenario: "snapshot, end to end into the broker",
+            scenario: if plugin.is_some() {
+                "snapshot, end to end into the broker (1 plugin)"
+            } else {
+                "snapshot, end to end into the broker"
+            },
             rows,
             bytes: average * rows,
             seconds,

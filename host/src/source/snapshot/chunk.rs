@@ -191,18 +191,10 @@ impl ChunkReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::change::{Charset, ColumnSchema, TableName};
+    use crate::change::{ColumnSchema, TableName};
 
     fn table(primary_key: Vec<usize>) -> TableSchema {
-        let column = |name: &str| ColumnSchema {
-            name: name.into(),
-            type_code: 3,
-            unsigned: false,
-            charset: Charset::binary(),
-            precision: 0,
-            scale: 0,
-            elements: vec![],
-        };
+        let column = |name: &str| ColumnSchema::new(name, 3);
         TableSchema {
             name: TableName::new("shop", "order`s"),
             columns: vec![column("a"), column("b"), column("c")],
