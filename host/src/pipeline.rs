@@ -34,7 +34,7 @@ use crate::sink::kafka::KafkaSink;
 use crate::source::SourceError;
 use crate::source::binlog::BinlogReader;
 use crate::source::binlog::SnapshotHandoff;
-use crate::source::connect::connect_with_retry;
+use crate::source::connect::{connect_with_retry, metadata_pool};
 use crate::source::position::BinlogPosition;
 use crate::source::preconditions::{ServerSettings, ensure_streamable};
 use crate::source::schema::SchemaCatalog;
@@ -94,7 +94,8 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
 
     let store = CheckpointStore::new(&config.checkpoint.path);
     let checkpoint = starting_checkpoint(&mut conn, &config, &store).await?;
-    let catalog = SchemaCatalog::new(conn).await?;
+    let _ = conn.disconnect().await;
+    let catalog = SchemaCatalog::new(metadata_pool(&config.source)).await?;
 
     let sink = KafkaSink::new(&config.kafka)?;
     if !sink.wait_until_reachable(&mut shutdown).await {

@@ -23,6 +23,14 @@ pub fn connection_options(config: &SourceConfig) -> Opts {
         .into()
 }
 
+/// A small pool for metadata lookups: no idle connections kept open beyond two, none opened early.
+pub fn metadata_pool(config: &SourceConfig) -> mysql_async::Pool {
+    let constraints = mysql_async::PoolConstraints::new(0, 2).expect("0 <= 2");
+    let options = OptsBuilder::from_opts(connection_options(config))
+        .pool_opts(mysql_async::PoolOpts::default().with_constraints(constraints));
+    mysql_async::Pool::new(options)
+}
+
 /// Whether an error from the driver may go away by itself.
 pub fn is_transient(error: &mysql_async::Error) -> bool {
     match error {

@@ -46,20 +46,25 @@ pub struct CatalogTable {
 
 /// Reads table and collation facts from `information_schema` over its own connection.
 pub struct SchemaCatalog {
-    conn: Conn,
+    /// A pool rather than one connection, so a lookup after the server restarted reconnects.
+    pool: mysql_async::Pool,
     /// Collation id → charset name.
     collations: HashMap<u16, String>,
     tables: HashMap<TableName, Option<CatalogTable>>,
 }
 
 impl SchemaCatalog {
-    pub async fn new(mut conn: Conn) -> Result<Self, SourceError> {
+    pub async fn new(pool: mysql_async::Pool) -> Result<Self, SourceError> {
+        let mut conn = pool
+            .get_conn()
+            .await
+            .map_err(SourceError::query("connecting to read information_schema"))?;
         let rows: Vec<(u16, String)> = conn
             .query("SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID IS NOT NULL")
             .await
             .map_err(SourceError::query("reading information_schema.COLLATIONS"))?;
         Ok(Self {
-            conn,
+            pool,
             collations: rows.into_iter().collect(),
             tables: HashMap::new(),
         })
@@ -84,7 +89,12 @@ impl SchemaCatalog {
     }
 
     async fn load(&mut self, name: &TableName) -> Result<Option<CatalogTable>, SourceError> {
-        load_catalog_table(&mut self.conn, name).await
+        let mut conn = self
+            .pool
+            .get_conn()
+            .await
+            .map_err(SourceError::query("connecting to read information_schema"))?;
+        load_catalog_table(&mut conn, name).await
     }
 }
 

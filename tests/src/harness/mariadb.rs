@@ -59,9 +59,9 @@ impl Default for MariaDbOptions {
 pub struct MariaDb {
     // Invariant: `process` is declared before `directory`, so the server is killed before its data
     // directory is removed.
-    #[expect(dead_code, reason = "held for its Drop, which kills the server")]
     process: ServerProcess,
     port: u16,
+    options: MariaDbOptions,
     directory: tempfile::TempDir,
 }
 
@@ -85,6 +85,7 @@ impl MariaDb {
                     break MariaDb {
                         process,
                         port,
+                        options: options.clone(),
                         directory,
                     };
                 }
@@ -168,6 +169,16 @@ impl MariaDb {
                 .with_context(|| format!("executing `{statement}`"))?;
         }
         conn.disconnect().await.context("disconnecting from mariadb")
+    }
+
+    /// Kills the server as a crash would (SIGKILL) and starts it again on the same data directory and
+    /// port; committed transactions and the binary log survive, as after a real crash.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.process.kill();
+        self.process = launch(self.directory.path(), self.port, &self.options)?;
+        wait_until_ready(&mut self.process, self.port, self.directory.path())
+            .await
+            .context("restarting mariadbd")
     }
 
     /// The temporary directory holding the data directory, binary logs and logs.
