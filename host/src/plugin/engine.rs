@@ -2,8 +2,9 @@
 //!
 //! This is the one module that runs `bindgen!`. Every engine setting lives here:
 //! - **async**: plugin calls are async so they never block the runtime's threads;
-//! - **CPU budget**: epoch interruption; a ticker advances the epoch every [`EPOCH_TICK`], and each
-//!   call may run for [`CALL_BUDGET_TICKS`] ticks before it traps;
+//! - **CPU budget**: epoch interruption; a ticker advances the epoch every [`EPOCH_TICK`]. At every tick
+//!   a running call yields to the tokio executor (so a busy plugin never holds a runtime thread for
+//!   longer than a tick), and after [`CALL_BUDGET_TICKS`] ticks in one call it traps;
 //! - **memory limit**: a `StoreLimits` caps each instance's linear memory at [`MEMORY_LIMIT_BYTES`];
 //! - **no ambient authority**: WASI is linked (a `wasm32-wasip2` guest imports it even when unused)
 //!   with a context that grants nothing — no preopened directories, no environment, no network,
@@ -42,6 +43,8 @@ pub struct PluginState {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: StoreLimits,
+    /// Epoch ticks the current call has run for.
+    ticks_this_call: u64,
 }
 
 impl WasiView for PluginState {
@@ -123,11 +126,27 @@ impl PluginEngine {
                     .memory_size(MEMORY_LIMIT_BYTES)
                     .instances(64)
                     .build(),
+                ticks_this_call: 0,
             },
         );
         store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(CALL_BUDGET_TICKS);
-        store.epoch_deadline_trap();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut context| {
+            let state = context.data_mut();
+            state.ticks_this_call += 1;
+            if state.ticks_this_call >= CALL_BUDGET_TICKS {
+                return Err(wasmtime::Error::msg(format!(
+                    "the plugin call ran out of its CPU budget ({} ms)",
+                    CALL_BUDGET_TICKS * EPOCH_TICK.as_millis() as u64
+                )));
+            }
+            // tokio's yield_now, not a plain yield: it lets the runtime poll its timers and sockets
+            // before the plugin's task runs again, even on a single-threaded runtime.
+            Ok(wasmtime::UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        });
         let instance = RowPlugin::instantiate_async(&mut store, &component, &self.linker)
             .await
             .map_err(|error| PluginError::WrongContract {
@@ -163,8 +182,14 @@ pub struct LoadedPlugin {
 }
 
 impl LoadedPlugin {
+    /// Gives the next call its full CPU budget.
+    fn start_call(&mut self) {
+        self.store.data_mut().ticks_this_call = 0;
+        self.store.set_epoch_deadline(1);
+    }
+
     async fn init(&mut self, config: &[(String, String)]) -> Result<(), PluginError> {
-        self.store.set_epoch_deadline(CALL_BUDGET_TICKS);
+        self.start_call();
         let result = self
             .instance
             .sluice_plugin_row_handler()
@@ -182,7 +207,7 @@ impl LoadedPlugin {
 
     /// Asks the plugin for one decision per change of the batch.
     pub async fn handle(&mut self, batch: &wit::ChangeBatch) -> Result<Vec<wit::Decision>, PluginError> {
-        self.store.set_epoch_deadline(CALL_BUDGET_TICKS);
+        self.start_call();
         let result = self
             .instance
             .sluice_plugin_row_handler()
