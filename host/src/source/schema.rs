@@ -288,6 +288,19 @@ pub fn schema_from_catalog(name: &TableName, table: &CatalogTable) -> Result<Tab
     })
 }
 
+/// The charset of the collations a server uses by default, for decoding without a server to ask.
+pub fn well_known_charset(collation: u16) -> Option<&'static str> {
+    Some(match collation {
+        63 => "binary",
+        8 | 47 | 48 | 49 | 5 | 15 | 31 | 94 => "latin1",
+        33 | 83 | 192..=215 | 223 => "utf8mb3",
+        45 | 46 | 224..=247 | 255..=323 => "utf8mb4",
+        28 | 87 => "gbk",
+        11 | 65 => "ascii",
+        _ => return None,
+    })
+}
+
 /// The optional metadata of one TABLE_MAP event, spread out per column.
 #[derive(Debug, Default)]
 struct OptionalMetadata {
@@ -422,7 +435,13 @@ pub fn parse_labels(column_type: &str) -> Vec<String> {
 }
 
 /// Builds the schema of the table an event maps, completing missing metadata from the catalog.
-pub async fn table_schema(event: &TableMapEvent<'_>, catalog: &mut SchemaCatalog) -> Result<TableSchema, SourceError> {
+///
+/// Without a catalog (decoding a recorded binlog file offline), names and keys come from the event
+/// alone and charsets from [`well_known_charset`].
+pub async fn table_schema(
+    event: &TableMapEvent<'_>,
+    mut catalog: Option<&mut SchemaCatalog>,
+) -> Result<TableSchema, SourceError> {
     let name = TableName::new(event.database_name(), event.table_name());
     let column_count = event.columns_count() as usize;
     let mut types = Vec::with_capacity(column_count);
@@ -448,7 +467,7 @@ pub async fn table_schema(event: &TableMapEvent<'_>, catalog: &mut SchemaCatalog
 
     let has_full_metadata = metadata.names.len() == column_count && metadata.primary_key.is_some();
     let mut catalog_table = None;
-    if !has_full_metadata {
+    if !has_full_metadata && let Some(catalog) = catalog.as_deref_mut() {
         let mut found = catalog.table(&name).await?.cloned();
         if found.as_ref().is_some_and(|table| table.columns.len() != column_count) {
             // The table changed since it was read: read it again.
@@ -498,9 +517,10 @@ pub async fn table_schema(event: &TableMapEvent<'_>, catalog: &mut SchemaCatalog
             enum_set_index += 1;
         }
         if column_type.is_character_type() || column_type.is_enum_or_set_type() {
-            let from_event = collation
-                .and_then(|id| catalog.charset_of_collation(id))
-                .map(str::to_owned);
+            let from_event = collation.and_then(|id| match catalog.as_deref() {
+                Some(catalog) => catalog.charset_of_collation(id).map(str::to_owned),
+                None => well_known_charset(id).map(str::to_owned),
+            });
             let from_catalog = catalog_column.and_then(|c| c.charset.clone());
             if let Some(found) = from_event.or(from_catalog) {
                 charset = Charset { name: found };
@@ -578,7 +598,7 @@ impl TableMapCache {
         {
             return Ok(schema.clone());
         }
-        let schema = Arc::new(table_schema(event, catalog).await?);
+        let schema = Arc::new(table_schema(event, Some(catalog)).await?);
         self.by_table_id.insert(event.table_id(), (fingerprint, schema.clone()));
         Ok(schema)
     }
