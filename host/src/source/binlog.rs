@@ -127,6 +127,16 @@ pub struct BinlogReader {
     gates_open: usize,
     /// Snapshot progress to checkpoint with the next commit.
     progress: Vec<ProgressUpdate>,
+    /// The compressed transaction payload whose events are being read, if any.
+    payload: Option<Payload>,
+}
+
+/// A MySQL 8 TRANSACTION_PAYLOAD event being unpacked.
+struct Payload {
+    /// Where the payload event starts: the position of every event inside it.
+    start: BinlogPosition,
+    /// Captured rows read from it so far, to number the next ones.
+    rows: u64,
 }
 
 impl BinlogReader {
@@ -153,6 +163,7 @@ impl BinlogReader {
             gate_requests: Vec::new(),
             gates_open: 0,
             progress: Vec::new(),
+            payload: None,
         }
     }
 
@@ -188,6 +199,7 @@ impl BinlogReader {
                 Err(error) => return Err(error),
             }
             self.transaction = None;
+            self.payload = None;
             self.position = self.resume_from.clone();
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
@@ -389,9 +401,31 @@ impl BinlogReader {
     ) -> Result<(), SourceError> {
         let header = event.header();
         let end_offset = header.log_pos() as u64;
-        let start_offset = end_offset.saturating_sub(header.event_size() as u64);
-        let here = BinlogPosition::new(self.position.file.clone(), start_offset);
-        let after = BinlogPosition::new(self.position.file.clone(), end_offset);
+        // Events unpacked from a compressed TRANSACTION_PAYLOAD (MySQL 8) have no offsets of their own:
+        // they sit at the payload's start, their rows are numbered on across the payload, and the
+        // transaction they form ends where the payload ends.
+        let embedded = end_offset == 0 && self.payload.is_some();
+        if end_offset != 0 {
+            self.payload = None;
+        }
+        let (here, after) = match &self.payload {
+            Some(payload) if embedded => (payload.start.clone(), self.position.clone()),
+            _ => {
+                let start_offset = end_offset.saturating_sub(header.event_size() as u64);
+                (
+                    BinlogPosition::new(self.position.file.clone(), start_offset),
+                    BinlogPosition::new(self.position.file.clone(), end_offset),
+                )
+            }
+        };
+        if header.event_type_raw() == mysql_async::binlog::EventType::TRANSACTION_PAYLOAD_EVENT as u8 {
+            self.payload = Some(Payload {
+                start: here.clone(),
+                rows: 0,
+            });
+            self.advance(after);
+            return Ok(());
+        }
 
         if header.event_type_raw() == MARIADB_GTID_EVENT {
             let gtid = parse_mariadb_gtid(event.data(), header.server_id());
@@ -455,7 +489,13 @@ impl BinlogReader {
                 }
             }
             EventData::RowsEvent(rows_event) => {
-                self.rows(stream, &rows_event, here, header.timestamp(), batch).await?;
+                let first_row = self.payload.as_ref().map_or(0, |payload| payload.rows);
+                let rows = self
+                    .rows(stream, &rows_event, here, first_row, header.timestamp(), batch)
+                    .await?;
+                if let Some(payload) = &mut self.payload {
+                    payload.rows += rows;
+                }
             }
             _ => {}
         }
@@ -541,15 +581,16 @@ impl BinlogReader {
         stream: &BinlogStream,
         rows_event: &RowsEventData<'_>,
         event_position: BinlogPosition,
+        first_row: u64,
         timestamp: u32,
         batch: &mut Vec<Change>,
-    ) -> Result<(), SourceError> {
+    ) -> Result<u64, SourceError> {
         let Some(table_map) = stream.get_tme(rows_event.table_id()) else {
-            return Ok(());
+            return Ok(0);
         };
         let (database, table) = (table_map.database_name(), table_map.table_name());
         if !self.is_captured(&database, &table) {
-            return Ok(());
+            return Ok(0);
         }
         let is_signal = self.is_signal_table(&database, &table);
         let schema: Arc<TableSchema> = self.table_maps.schema_for(table_map, &mut self.catalog).await?;
@@ -575,10 +616,12 @@ impl BinlogReader {
             table: schema.name.clone(),
             detail,
         };
-        for (row_index, row) in rows_event.rows(table_map).enumerate() {
+        let mut row_count = 0;
+        for (index, row) in rows_event.rows(table_map).enumerate() {
+            row_count += 1;
             let position = RecordPosition {
                 event: event_position.clone(),
-                row_index: row_index as u64,
+                row_index: first_row + index as u64,
             };
             if let Some(last) = &self.last_emitted
                 && position.event.file == last.event.file
@@ -613,7 +656,7 @@ impl BinlogReader {
                 transaction: transaction_info.clone(),
             }));
         }
-        Ok(())
+        Ok(row_count)
     }
 }
 
