@@ -15,7 +15,10 @@
 //! which stops everything upstream, while downstream drains; nothing after the failure is
 //! checkpointed.
 
+use std::collections::VecDeque;
 use std::time::Duration;
+
+use futures::FutureExt;
 
 use rdkafka::producer::DeliveryFuture;
 use tokio::sync::mpsc;
@@ -175,7 +178,13 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         outgoing_tx,
     ));
     tasks.spawn(run_sink(sink, outgoing_rx, pending_tx));
-    tasks.spawn(run_acknowledger(store, checkpoint, checkpoint_interval, pending_rx));
+    tasks.spawn(run_acknowledger(
+        store,
+        checkpoint,
+        checkpoint_interval,
+        config.pipeline.max_in_flight,
+        pending_rx,
+    ));
 
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
@@ -270,57 +279,142 @@ async fn run_sink(
     Ok(())
 }
 
+/// Awaits Kafka's acknowledgements in send order and advances the checkpoint past commits whose every
+/// earlier message was acknowledged.
+///
+/// Deliveries are settled without waiting whenever something arrives or the timer ticks, and waited
+/// for only when `max_in_flight` messages are outstanding or at the end: waiting for each message as
+/// it is sent would put the task to sleep and wake it once per message.
+struct Acknowledger {
+    store: CheckpointStore,
+    acknowledged: Checkpoint,
+    stored: Checkpoint,
+    outstanding: VecDeque<Pending>,
+    max_in_flight: usize,
+    /// Held until every delivery was awaited: dropping it would purge messages in flight.
+    producer: Option<KafkaSink>,
+}
+
+impl Acknowledger {
+    /// Settles the front of the queue as far as Kafka has answered, without waiting.
+    fn settle_answered(&mut self) -> Result<(), RunError> {
+        loop {
+            let answer = match self.outstanding.front_mut() {
+                None => return Ok(()),
+                Some(Pending::Delivery { delivery, .. }) => match (&mut *delivery).now_or_never() {
+                    None => return Ok(()),
+                    Some(answer) => Some(answer),
+                },
+                Some(_) => None,
+            };
+            if let Some(answer) = answer {
+                self.check(answer)?;
+            }
+            let settled = self.outstanding.pop_front().expect("the front exists");
+            self.apply(settled);
+        }
+    }
+
+    /// Waits for Kafka's answer to the oldest outstanding message, then settles what else is answered.
+    async fn settle_oldest(&mut self) -> Result<(), RunError> {
+        if let Some(Pending::Delivery { delivery, .. }) = self.outstanding.front_mut() {
+            let answer = delivery.await;
+            self.check(answer)?;
+            self.outstanding.pop_front();
+        }
+        self.settle_answered()
+    }
+
+    /// Turns a failed delivery of the front message into the error that stops the pipeline.
+    fn check(&self, answer: <DeliveryFuture as std::future::Future>::Output) -> Result<(), RunError> {
+        let topic = || match self.outstanding.front() {
+            Some(Pending::Delivery { topic, .. }) => topic.clone(),
+            _ => String::new(),
+        };
+        match answer {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((error, _))) => Err(SinkError::Delivery { topic: topic(), error }.into()),
+            Err(_cancelled) => Err(SinkError::Delivery {
+                topic: topic(),
+                error: rdkafka::error::KafkaError::Canceled,
+            }
+            .into()),
+        }
+    }
+
+    fn apply(&mut self, settled: Pending) {
+        match settled {
+            Pending::Delivery { .. } => {}
+            Pending::Producer(sink) => self.producer = Some(sink),
+            Pending::Commit(mark) => {
+                self.acknowledged.position = mark.position;
+                self.acknowledged.next_record_id = mark.next_record_id;
+                for update in &mark.progress {
+                    apply_progress(&mut self.acknowledged.snapshot, update);
+                }
+            }
+        }
+    }
+
+    fn store_if_changed(&mut self) -> Result<(), RunError> {
+        if self.acknowledged != self.stored {
+            self.store.store(&self.acknowledged)?;
+            self.stored = self.acknowledged.clone();
+        }
+        Ok(())
+    }
+}
+
 async fn run_acknowledger(
     store: CheckpointStore,
     initial: Checkpoint,
     interval: Duration,
+    max_in_flight: usize,
     mut pending: mpsc::Receiver<Pending>,
 ) -> Result<(), RunError> {
-    let mut acknowledged = initial.clone();
-    let mut stored = initial;
-    let mut producer = None;
-    // The checkpoint is rewritten at most once per interval while commits flow, and within one interval
-    // of the last commit when the source goes quiet.
+    let mut state = Acknowledger {
+        store,
+        acknowledged: initial.clone(),
+        stored: initial,
+        outstanding: VecDeque::new(),
+        max_in_flight,
+        producer: None,
+    };
+    // The checkpoint is rewritten at most once per interval while commits flow, and within about one
+    // interval of the last acknowledgement when the source goes quiet.
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let result = loop {
-        let next = tokio::select! {
-            next = pending.recv() => next,
-            _ = ticker.tick() => {
-                if acknowledged != stored {
-                    store.store(&acknowledged)?;
-                    stored = acknowledged.clone();
-                }
+    let result: Result<(), RunError> = async {
+        loop {
+            if state.outstanding.len() >= state.max_in_flight {
+                state.settle_oldest().await?;
                 continue;
             }
-        };
-        let Some(next) = next else { break Ok(()) };
-        match next {
-            Pending::Delivery { topic, delivery } => match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => break Err(SinkError::Delivery { topic, error }.into()),
-                Err(_cancelled) => {
-                    break Err(SinkError::Delivery {
-                        topic,
-                        error: rdkafka::error::KafkaError::Canceled,
+            tokio::select! {
+                next = pending.recv() => match next {
+                    Some(next) => {
+                        state.outstanding.push_back(next);
+                        state.settle_answered()?;
                     }
-                    .into());
-                }
-            },
-            Pending::Producer(sink) => producer = Some(sink),
-            Pending::Commit(mark) => {
-                acknowledged.position = mark.position;
-                acknowledged.next_record_id = mark.next_record_id;
-                for update in &mark.progress {
-                    apply_progress(&mut acknowledged.snapshot, update);
+                    None => break,
+                },
+                _ = ticker.tick() => {
+                    state.settle_answered()?;
+                    state.store_if_changed()?;
                 }
             }
         }
-    };
-    if acknowledged != stored {
-        store.store(&acknowledged)?;
-        tracing::info!(position = %acknowledged.position, "checkpoint written");
+        // Nothing more will be sent: wait for every answer.
+        while !state.outstanding.is_empty() {
+            state.settle_oldest().await?;
+        }
+        Ok(())
     }
-    drop(producer);
+    .await;
+    if state.acknowledged != state.stored {
+        state.store_if_changed()?;
+        tracing::info!(position = %state.acknowledged.position, "checkpoint written");
+    }
+    drop(state.producer.take());
     result
 }
