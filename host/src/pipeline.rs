@@ -67,6 +67,9 @@ struct CommitMark {
     progress: Vec<ProgressUpdate>,
 }
 
+/// Sent messages waiting to reach the acknowledger.
+const PENDING_CHANNEL_CAPACITY: usize = 1024;
+
 /// What the encoder hands to the sink.
 enum Outgoing {
     Message(OutMessage),
@@ -109,7 +112,9 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
     let (changes_tx, changes_rx) = mpsc::channel::<Vec<Change>>(capacity);
     let (routed_tx, routed_rx) = mpsc::channel::<Vec<Routed>>(capacity);
     let (outgoing_tx, outgoing_rx) = mpsc::channel::<Vec<Outgoing>>(capacity);
-    let (pending_tx, pending_rx) = mpsc::channel::<Pending>(config.pipeline.max_in_flight);
+    // The acknowledger drains this eagerly and bounds what is outstanding by `max_in_flight` itself.
+    let (pending_tx, pending_rx) =
+        mpsc::channel::<Pending>(PENDING_CHANNEL_CAPACITY.min(config.pipeline.max_in_flight));
 
     // A failing stage stops the reader through this internal trigger.
     let (stop_trigger, stop) = shutdown::channel();
