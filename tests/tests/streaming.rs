@@ -174,38 +174,23 @@ async fn a_restarted_daemon_resumes_from_its_checkpoint_without_losing_a_change(
         config_toml(&db, &broker, &checkpoint, &start, &["shop.*"], "items", &[]) + "\n[snapshot]\nmode = \"never\"\n";
     let bootstrap = broker.bootstrap_servers();
 
-    let insert = |first: usize, last: usize| {
-        let statements: Vec<String> = (first..=last)
-            .map(|id| format!("INSERT INTO shop.items VALUES ({id}, 'item {id}')"))
-            .collect();
-        statements
-    };
-
     // Run 1: 30 changes while the daemon runs, then a graceful stop.
     let daemon = RunningDaemon::start(&config, state.path())?;
-    let batch = insert(1, 30);
-    db.execute_all(&batch.iter().map(String::as_str).collect::<Vec<_>>())
-        .await?;
+    insert_items(&db, 1, 30).await?;
     assert_eq!(consume(&bootstrap, "items", 30, CONSUME_TIMEOUT).await?.len(), 30);
     daemon.stop().await?;
 
     // 30 more while it is down.
-    let batch = insert(31, 60);
-    db.execute_all(&batch.iter().map(String::as_str).collect::<Vec<_>>())
-        .await?;
+    insert_items(&db, 31, 60).await?;
 
     // Run 2: picks up the 30 written while down, then 20 more live; then it crashes.
     let daemon = RunningDaemon::start(&config, state.path())?;
-    let batch = insert(61, 80);
-    db.execute_all(&batch.iter().map(String::as_str).collect::<Vec<_>>())
-        .await?;
+    insert_items(&db, 61, 80).await?;
     assert_eq!(consume(&bootstrap, "items", 80, CONSUME_TIMEOUT).await?.len(), 80);
     daemon.crash().await;
 
     // 20 more after the crash; run 3 must deliver them, possibly repeating what the crash left unconfirmed.
-    let batch = insert(81, 100);
-    db.execute_all(&batch.iter().map(String::as_str).collect::<Vec<_>>())
-        .await?;
+    insert_items(&db, 81, 100).await?;
     let daemon = RunningDaemon::start(&config, state.path())?;
     let mut messages = Vec::new();
     let deadline = tokio::time::Instant::now() + CONSUME_TIMEOUT;
@@ -239,6 +224,15 @@ async fn a_restarted_daemon_resumes_from_its_checkpoint_without_losing_a_change(
     Ok(())
 }
 
+/// Inserts rows `first..=last` into `shop.items`, one autocommitted transaction each.
+async fn insert_items(db: &MariaDb, first: usize, last: usize) -> anyhow::Result<()> {
+    let statements: Vec<String> = (first..=last)
+        .map(|id| format!("INSERT INTO shop.items VALUES ({id}, 'item {id}')"))
+        .collect();
+    db.execute_all(&statements.iter().map(String::as_str).collect::<Vec<_>>())
+        .await
+}
+
 fn row_id(record: &DecodedRecord) -> i64 {
     record.after.as_ref().unwrap()[0].as_ref().unwrap().parse().unwrap()
 }
@@ -267,18 +261,11 @@ async fn a_database_crash_and_restart_mid_stream_loses_and_repeats_nothing() -> 
     let config = config.replace("server_id = 4242", "server_id = 4242\nreconnect_max_backoff_ms = 500");
     let bootstrap = broker.bootstrap_servers();
     let daemon = RunningDaemon::start(&config, state.path())?;
-    let insert = |first: usize, last: usize| -> Vec<String> {
-        (first..=last)
-            .map(|id| format!("INSERT INTO shop.items VALUES ({id}, 'item {id}')"))
-            .collect()
-    };
-    db.execute_all(&insert(1, 40).iter().map(String::as_str).collect::<Vec<_>>())
-        .await?;
+    insert_items(&db, 1, 40).await?;
     assert_eq!(consume(&bootstrap, "items", 40, CONSUME_TIMEOUT).await?.len(), 40);
 
     db.restart().await?;
-    db.execute_all(&insert(41, 80).iter().map(String::as_str).collect::<Vec<_>>())
-        .await?;
+    insert_items(&db, 41, 80).await?;
     let messages = consume(&bootstrap, "items", 80, CONSUME_TIMEOUT).await?;
     assert!(!daemon.has_stopped(), "the daemon gave up when the database restarted");
     let records = decode_all(&messages);

@@ -366,29 +366,9 @@ impl BinlogReader {
             .map(|elapsed| elapsed.as_secs() as u32)
             .unwrap_or(0);
         for chunk in reached {
-            let transaction = Arc::new(TransactionInfo {
-                id: "".into(),
-                start: chunk.at.clone(),
-            });
-            for (index, row) in chunk.rows.into_iter().enumerate() {
-                batch.push(Change::Row(RowChange {
-                    origin: Origin::Snapshot,
-                    table: chunk.table.clone(),
-                    operation: Operation::Insert,
-                    before: None,
-                    after: Some(row),
-                    position: RecordPosition {
-                        event: chunk.at.clone(),
-                        row_index: chunk.first_row + index as u64,
-                    },
-                    timestamp: now,
-                    transaction: transaction.clone(),
-                }));
-            }
-            self.progress.push(ProgressUpdate {
-                table: chunk.table.name.object_name(),
-                progress: chunk.progress,
-            });
+            let (rows, progress) = chunk.into_changes(now);
+            batch.extend(rows.into_iter().map(Change::Row));
+            self.progress.push(progress);
             self.commit(self.position.clone(), batch);
         }
     }

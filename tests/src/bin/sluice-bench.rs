@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use sluice::change::{Change, Operation, Origin, RowChange, TableName, TransactionInfo};
+use sluice::change::{Change, TableName};
 use sluice::config::PluginConfig;
 use sluice::encode::dts_avro::DtsAvroEncoder;
 use sluice::plugin::chain::{PluginChain, Routed};
-use sluice::source::position::RecordPosition;
 use sluice::source::schema::{load_catalog_table, schema_from_catalog};
 use sluice::source::snapshot::chunk::{ChunkReader, chunk_query};
 use sluice::source::snapshot::progress::TableProgress;
@@ -164,30 +163,9 @@ async fn pipeline_only(db: &MariaDb, plugin: Option<&std::path::Path>, rows: u64
                 count,
             )
             .await?;
-        let transaction = Arc::new(TransactionInfo {
-            id: "".into(),
-            start: chunk.at.clone(),
-        });
-        let changes: Vec<Change> = chunk
-            .rows
-            .into_iter()
-            .enumerate()
-            .map(|(index, row)| {
-                Change::Row(RowChange {
-                    origin: Origin::Snapshot,
-                    table: schema.clone(),
-                    operation: Operation::Insert,
-                    before: None,
-                    after: Some(row),
-                    position: RecordPosition {
-                        event: chunk.at.clone(),
-                        row_index: chunk.first_row + index as u64,
-                    },
-                    timestamp: 0,
-                    transaction: transaction.clone(),
-                })
-            })
-            .collect();
+        let progress = chunk.progress.clone();
+        let (rows, _) = chunk.into_changes(0);
+        let changes: Vec<Change> = rows.into_iter().map(Change::Row).collect();
         for batch in changes.chunks(1024) {
             for routed in chain.apply(batch.to_vec()).await? {
                 if let Routed::Row(row) = routed {
@@ -197,7 +175,7 @@ async fn pipeline_only(db: &MariaDb, plugin: Option<&std::path::Path>, rows: u64
                 }
             }
         }
-        match chunk.progress {
+        match progress {
             TableProgress::After(key) => after = Some(key),
             _ => break,
         }

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
-use crate::change::{ColumnValue, TableSchema};
+use crate::change::{ColumnValue, Operation, Origin, RowChange, TableSchema, TransactionInfo};
 use crate::source::SourceError;
 use crate::source::decode::decode_selected;
-use crate::source::position::BinlogPosition;
-use crate::source::snapshot::progress::{KeyValue, TableProgress};
+use crate::source::position::{BinlogPosition, RecordPosition};
+use crate::source::snapshot::progress::{KeyValue, ProgressUpdate, TableProgress};
 
 /// Rows of one table as of one binlog position.
 #[derive(Debug)]
@@ -23,6 +23,42 @@ pub struct SnapshotChunk {
     pub first_row: u64,
     /// The table's progress once this chunk is published.
     pub progress: TableProgress,
+}
+
+impl SnapshotChunk {
+    /// Splits the chunk into its rows, as INSERT changes at the chunk's point (read at `timestamp`,
+    /// seconds since the epoch), and the table's progress once they are published.
+    pub fn into_changes(self, timestamp: u32) -> (Vec<RowChange>, ProgressUpdate) {
+        let transaction = Arc::new(TransactionInfo {
+            id: "".into(),
+            start: self.at.clone(),
+        });
+        let changes = self
+            .rows
+            .into_iter()
+            .enumerate()
+            .map(|(index, row)| RowChange {
+                origin: Origin::Snapshot,
+                table: self.table.clone(),
+                operation: Operation::Insert,
+                before: None,
+                after: Some(row),
+                position: RecordPosition {
+                    event: self.at.clone(),
+                    row_index: self.first_row + index as u64,
+                },
+                timestamp,
+                transaction: transaction.clone(),
+            })
+            .collect();
+        (
+            changes,
+            ProgressUpdate {
+                table: self.table.name.object_name(),
+                progress: self.progress,
+            },
+        )
+    }
 }
 
 fn quote(identifier: &str) -> String {
