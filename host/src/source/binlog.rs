@@ -399,6 +399,14 @@ impl BinlogReader {
             }
         };
         if header.event_type_raw() == mysql_async::binlog::EventType::TRANSACTION_PAYLOAD_EVENT as u8 {
+            // The driver unpacks the payload's events itself but skips, silently, a payload it cannot
+            // parse: refuse it here instead, or its changes would be lost without a word.
+            if let Err(error) = event.read_event::<mysql_async::binlog::events::TransactionPayloadEvent<'_>>() {
+                return Err(SourceError::Decode {
+                    table: TableName::new("?", "?"),
+                    detail: format!("compressed transaction payload at {here} cannot be read: {error}"),
+                });
+            }
             self.payload = Some(Payload {
                 start: here.clone(),
                 rows: 0,
