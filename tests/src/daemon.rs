@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use apache_avro::Schema;
 use apache_avro::types::Value;
 use mysql_async::prelude::Queryable;
+use sluice::encode::dts_avro::RecordSchema;
 use tokio::task::JoinHandle;
 
 use crate::harness::{Broker, MariaDb};
@@ -54,16 +54,22 @@ interval_ms = 200
         checkpoint = checkpoint.display(),
     );
     for plugin in plugins {
-        text.push_str(&format!(
-            "\n[[plugins]]\nname = \"{}\"\npath = \"{}\"\n",
-            plugin.name,
-            plugin.path.display()
-        ));
-        if !plugin.config.is_empty() {
-            text.push_str("[plugins.config]\n");
-            for (key, value) in &plugin.config {
-                text.push_str(&format!("{key} = \"{value}\"\n"));
-            }
+        text.push_str(&plugin_toml(plugin));
+    }
+    text
+}
+
+/// The `[[plugins]]` entry of one plugin, to append to a config.
+pub fn plugin_toml(plugin: &PluginEntry) -> String {
+    let mut text = format!(
+        "\n[[plugins]]\nname = \"{}\"\npath = \"{}\"\n",
+        plugin.name,
+        plugin.path.display()
+    );
+    if !plugin.config.is_empty() {
+        text.push_str("[plugins.config]\n");
+        for (key, value) in &plugin.config {
+            text.push_str(&format!("{key} = \"{value}\"\n"));
         }
     }
     text
@@ -148,25 +154,11 @@ pub struct DecodedRecord {
     pub tags: Vec<(String, String)>,
 }
 
-/// Parses a DTS `Record.avsc` text and returns the Record schema with its named types.
-pub fn parse_record_schema(avsc: &str) -> anyhow::Result<(Schema, Vec<Schema>)> {
-    let Schema::Union(union) = Schema::parse_str(avsc)? else {
-        bail!("Record.avsc is not a list of types")
-    };
-    let all = union.variants().to_vec();
-    let record = all
-        .iter()
-        .find(|s| matches!(s, Schema::Record(r) if r.name.name == "Record"))
-        .cloned()
-        .context("no Record type")?;
-    Ok((record, all))
-}
-
 /// The DTS reference schema from `../shared/dts-avro/Record.avsc`, independent of sluice's copy.
-pub fn reference_schema() -> anyhow::Result<(Schema, Vec<Schema>)> {
+pub fn reference_schema() -> anyhow::Result<RecordSchema> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/dts-avro/Record.avsc");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    parse_record_schema(&text)
+    RecordSchema::parse(&text).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
 }
 
 fn field<'a>(record: &'a [(String, Value)], name: &str) -> anyhow::Result<&'a Value> {
@@ -247,10 +239,11 @@ fn image(value: &Value) -> Option<Vec<Option<String>>> {
 }
 
 /// Decodes one message value with the given schema.
-pub fn decode_record(schema: &(Schema, Vec<Schema>), mut payload: &[u8]) -> anyhow::Result<DecodedRecord> {
-    let value = apache_avro::from_avro_datum_schemata(&schema.0, schema.1.iter().collect(), &mut payload, None)?;
-    if !payload.is_empty() {
-        bail!("{} bytes left after the record", payload.len());
+pub fn decode_record(schema: &RecordSchema, payload: &[u8]) -> anyhow::Result<DecodedRecord> {
+    let mut rest = payload;
+    let value = apache_avro::from_avro_datum_schemata(&schema.record, schema.all.iter().collect(), &mut rest, None)?;
+    if !rest.is_empty() {
+        bail!("{} bytes left after the record", rest.len());
     }
     let Value::Record(record) = value else {
         bail!("not a record")

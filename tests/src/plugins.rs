@@ -32,3 +32,18 @@ pub fn build_plugin(package: &str) -> anyhow::Result<PathBuf> {
         |file| file.ends_with(".wasm"),
     )
 }
+
+/// The example `route-by-table` plugin, built from source, as a config entry named `router` with the
+/// given plugin config.
+pub async fn router(config: &[(&str, &str)]) -> anyhow::Result<crate::daemon::PluginEntry> {
+    let path = tokio::task::spawn_blocking(|| build_plugin("route-by-table")).await??;
+    let config = config
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect();
+    Ok(crate::daemon::PluginEntry {
+        name: "router".into(),
+        path,
+        config,
+    })
+}

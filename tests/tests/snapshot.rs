@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sluice_tests::daemon::{
-    DecodedRecord, RunningDaemon, config_toml, current_position, decode_record, reference_schema,
+    DecodedRecord, RunningDaemon, config_toml, current_position, decode_record, plugin_toml, reference_schema,
 };
 use sluice_tests::harness::{Broker, MariaDb, consume_all, end_offsets};
 use sluice_tests::replay::{Random, Workload, assert_nothing_doubled, key_columns, replay, select_state};
@@ -212,15 +212,10 @@ fn config(db: &MariaDb, broker: &Broker, checkpoint: &Path, start: &str, snapsho
         + &format!("\n[snapshot]\nchunk_size = 5000\nparallel_tables = 2\n{snapshot}\n")
 }
 
-/// Routes each table to the topic named like it, without a plugin: the test config's default topic is
-/// replaced per run by a table-named topic through the routing plugin of the example set.
-fn with_router(config: String) -> anyhow::Result<String> {
-    let plugin = sluice_tests::plugins::build_plugin("route-by-table")?;
-    Ok(config
-        + &format!(
-            "\n[[plugins]]\nname = \"router\"\npath = \"{}\"\n[plugins.config]\ntopic_template = \"{{database}}.{{table}}\"\n",
-            plugin.display()
-        ))
+/// Adds the example router, sending each table's changes to the topic named like the table.
+async fn with_router(config: String) -> anyhow::Result<String> {
+    let router = sluice_tests::plugins::router(&[("topic_template", "{database}.{table}")]).await?;
+    Ok(config + &plugin_toml(&router))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,7 +227,7 @@ async fn a_snapshot_under_concurrent_writes_hands_over_exactly() -> anyhow::Resu
         checkpoint,
         start,
     } = Scenario::new(100_000, 60_000, 40_000).await?;
-    let config = tokio::task::block_in_place(|| with_router(config(&db, &broker, &checkpoint, &start, "")))?;
+    let config = with_router(config(&db, &broker, &checkpoint, &start, "")).await?;
     let daemon = RunningDaemon::start(&config, state.path())?;
     let workload = Workload::start(&db, 7, writes);
 
@@ -260,9 +255,10 @@ async fn a_daemon_killed_mid_snapshot_resumes_at_its_last_finished_chunk() -> an
         checkpoint,
         start,
     } = Scenario::new(60_000, 4_000, 2_000).await?;
-    let config = tokio::task::block_in_place(|| {
-        with_router(config(&db, &broker, &checkpoint, &start, "").replace("parallel_tables = 2", "parallel_tables = 1"))
-    })?;
+    let config = with_router(
+        config(&db, &broker, &checkpoint, &start, "").replace("parallel_tables = 2", "parallel_tables = 1"),
+    )
+    .await?;
     let daemon = RunningDaemon::start(&config, state.path())?;
     let workload = Workload::start(&db, 11, writes);
     wait_until("shop.orders to be part-way", Duration::from_secs(300), || {
@@ -308,15 +304,14 @@ async fn a_signal_row_snapshots_a_table_again_while_streaming() -> anyhow::Resul
         checkpoint,
         start,
     } = Scenario::new(5_000, 4_000, 3_000).await?;
-    let config = tokio::task::block_in_place(|| {
-        with_router(config(
-            &db,
-            &broker,
-            &checkpoint,
-            &start,
-            "signal_table = \"ops.signal\"",
-        ))
-    })?;
+    let config = with_router(config(
+        &db,
+        &broker,
+        &checkpoint,
+        &start,
+        "signal_table = \"ops.signal\"",
+    ))
+    .await?;
     let daemon = RunningDaemon::start(&config, state.path())?;
     let workload = Workload::start(&db, 23, writes);
     wait_for_snapshots(&checkpoint).await?;
@@ -361,7 +356,7 @@ async fn when_needed_snapshots_again_after_the_binlog_was_purged() -> anyhow::Re
         checkpoint,
         start,
     } = Scenario::new(2_000, 400, 300).await?;
-    let plain = tokio::task::block_in_place(|| with_router(config(&db, &broker, &checkpoint, &start, "")))?;
+    let plain = with_router(config(&db, &broker, &checkpoint, &start, "")).await?;
     let when_needed = plain.replace("[snapshot]\n", "[snapshot]\nmode = \"when_needed\"\n");
     let daemon = RunningDaemon::start(&plain, state.path())?;
     wait_for_snapshots(&checkpoint).await?;
@@ -439,9 +434,7 @@ async fn initial_only_publishes_the_snapshot_and_exits_with_nothing_lost_in_flig
         checkpoint,
         start,
     } = Scenario::new(30_000, 400, 300).await?;
-    let config = tokio::task::block_in_place(|| {
-        with_router(config(&db, &broker, &checkpoint, &start, "mode = \"initial_only\""))
-    })?;
+    let config = with_router(config(&db, &broker, &checkpoint, &start, "mode = \"initial_only\"")).await?;
     // The daemon stops by itself once the snapshot is published; messages still in flight when the
     // stream ends must be delivered, not purged with the producer.
     RunningDaemon::start(&config, state.path())?
@@ -481,9 +474,7 @@ async fn tables_without_a_primary_key_are_chunked_by_a_unique_key_or_read_in_one
     let state = tempfile::tempdir()?;
     let checkpoint = state.path().join("checkpoint.json");
     let start = current_position(&db).await?;
-    let config = tokio::task::block_in_place(|| {
-        with_router(config(&db, &broker, &checkpoint, &start, "mode = \"initial_only\""))
-    })?;
+    let config = with_router(config(&db, &broker, &checkpoint, &start, "mode = \"initial_only\"")).await?;
     RunningDaemon::start(&config, state.path())?
         .wait_for_exit(Duration::from_secs(300))
         .await?;

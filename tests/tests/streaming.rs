@@ -9,7 +9,6 @@ use sluice_tests::daemon::{
     DecodedRecord, PluginEntry, RunningDaemon, config_toml, current_position, decode_record, reference_schema,
 };
 use sluice_tests::harness::{Broker, MariaDb, consume, list_topics};
-use sluice_tests::plugins::build_plugin;
 
 const CONSUME_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -19,15 +18,11 @@ async fn servers() -> anyhow::Result<(MariaDb, Broker)> {
 }
 
 async fn router_plugin() -> anyhow::Result<PluginEntry> {
-    let path = tokio::task::spawn_blocking(|| build_plugin("route-by-table")).await??;
-    Ok(PluginEntry {
-        name: "router".into(),
-        path,
-        config: vec![
-            ("drop_tables".into(), "shop.audit_*".into()),
-            ("topic_template".into(), "{database}.{table}".into()),
-        ],
-    })
+    sluice_tests::plugins::router(&[
+        ("drop_tables", "shop.audit_*"),
+        ("topic_template", "{database}.{table}"),
+    ])
+    .await
 }
 
 fn decode_all(messages: &[sluice_tests::harness::ConsumedMessage]) -> Vec<(Option<String>, DecodedRecord)> {
@@ -160,18 +155,7 @@ async fn a_transaction_streams_through_the_plugin_into_kafka_as_dts_avro() -> an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_daemon_resumes_from_its_checkpoint_without_losing_a_change() -> anyhow::Result<()> {
-    let (db, broker) = servers().await?;
-    db.execute_all(&[
-        "CREATE DATABASE shop",
-        "CREATE TABLE shop.items (id INT PRIMARY KEY, label VARCHAR(20))",
-    ])
-    .await?;
-    let start = current_position(&db).await?;
-    let state = tempfile::tempdir()?;
-    let checkpoint = state.path().join("checkpoint.json");
-    // Streaming alone: no snapshot re-stating rows, so a graceful restart must repeat nothing.
-    let config =
-        config_toml(&db, &broker, &checkpoint, &start, &["shop.*"], "items", &[]) + "\n[snapshot]\nmode = \"never\"\n";
+    let (db, broker, state, config) = items_stream().await?;
     let bootstrap = broker.bootstrap_servers();
 
     // Run 1: 30 changes while the daemon runs, then a graceful stop.
@@ -224,6 +208,23 @@ async fn a_restarted_daemon_resumes_from_its_checkpoint_without_losing_a_change(
     Ok(())
 }
 
+/// Servers with an empty `shop.items`, a state directory, and a config that streams it (snapshots off:
+/// nothing re-states rows, so whatever repeats is the stream's doing) to the topic `items`.
+async fn items_stream() -> anyhow::Result<(MariaDb, Broker, tempfile::TempDir, String)> {
+    let (db, broker) = servers().await?;
+    db.execute_all(&[
+        "CREATE DATABASE shop",
+        "CREATE TABLE shop.items (id INT PRIMARY KEY, label VARCHAR(20))",
+    ])
+    .await?;
+    let start = current_position(&db).await?;
+    let state = tempfile::tempdir()?;
+    let checkpoint = state.path().join("checkpoint.json");
+    let config =
+        config_toml(&db, &broker, &checkpoint, &start, &["shop.*"], "items", &[]) + "\n[snapshot]\nmode = \"never\"\n";
+    Ok((db, broker, state, config))
+}
+
 /// Inserts rows `first..=last` into `shop.items`, one autocommitted transaction each.
 async fn insert_items(db: &MariaDb, first: usize, last: usize) -> anyhow::Result<()> {
     let statements: Vec<String> = (first..=last)
@@ -246,18 +247,7 @@ fn distinct_ids(records: &[(Option<String>, DecodedRecord)]) -> Vec<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_crash_and_restart_mid_stream_loses_and_repeats_nothing() -> anyhow::Result<()> {
-    let (db, broker) = servers().await?;
-    let mut db = db;
-    db.execute_all(&[
-        "CREATE DATABASE shop",
-        "CREATE TABLE shop.items (id INT PRIMARY KEY, label VARCHAR(20))",
-    ])
-    .await?;
-    let start = current_position(&db).await?;
-    let state = tempfile::tempdir()?;
-    let checkpoint = state.path().join("checkpoint.json");
-    let config =
-        config_toml(&db, &broker, &checkpoint, &start, &["shop.*"], "items", &[]) + "\n[snapshot]\nmode = \"never\"\n";
+    let (mut db, broker, state, config) = items_stream().await?;
     let config = config.replace("server_id = 4242", "server_id = 4242\nreconnect_max_backoff_ms = 500");
     let bootstrap = broker.bootstrap_servers();
     let daemon = RunningDaemon::start(&config, state.path())?;

@@ -60,28 +60,37 @@ pub struct RecordSchema {
     pub all: Vec<Schema>,
 }
 
-/// The schema, parsed once.
-pub fn record_schema() -> &'static RecordSchema {
-    static SCHEMA: OnceLock<RecordSchema> = OnceLock::new();
-    SCHEMA.get_or_init(|| {
-        let parsed = Schema::parse_str(RECORD_AVSC).expect("Record.avsc is valid Avro");
+impl RecordSchema {
+    /// Parses a DTS `Record.avsc` text: a list of named types, one of them `Record`.
+    pub fn parse(avsc: &str) -> Result<Self, String> {
+        let parsed = Schema::parse_str(avsc).map_err(|error| format!("not valid Avro: {error}"))?;
         let Schema::Union(union) = parsed else {
-            panic!("Record.avsc is a list of named types")
+            return Err("not a list of named types".into());
         };
         let all = union.variants().to_vec();
         let record = all
             .iter()
             .find(|schema| matches!(schema, Schema::Record(record) if record.name.name == "Record"))
             .cloned()
-            .expect("Record.avsc defines Record");
-        RecordSchema { record, all }
-    })
+            .ok_or("defines no `Record` type")?;
+        Ok(RecordSchema { record, all })
+    }
+
+    /// Decodes one message value (for tests, the demo and tooling).
+    pub fn decode(&self, mut payload: &[u8]) -> Result<Value, apache_avro::Error> {
+        apache_avro::from_avro_datum_schemata(&self.record, self.all.iter().collect(), &mut payload, None)
+    }
 }
 
-/// Decodes one message value back into an Avro value (for tests, the demo and tooling).
-pub fn decode(mut payload: &[u8]) -> Result<Value, apache_avro::Error> {
-    let schema = record_schema();
-    apache_avro::from_avro_datum_schemata(&schema.record, schema.all.iter().collect(), &mut payload, None)
+/// The bundled schema, parsed once.
+pub fn record_schema() -> &'static RecordSchema {
+    static SCHEMA: OnceLock<RecordSchema> = OnceLock::new();
+    SCHEMA.get_or_init(|| RecordSchema::parse(RECORD_AVSC).expect("the bundled Record.avsc is the DTS schema"))
+}
+
+/// Decodes one message value back into an Avro value with the bundled schema.
+pub fn decode(payload: &[u8]) -> Result<Value, apache_avro::Error> {
+    record_schema().decode(payload)
 }
 
 /// Encodes routed changes as DTS Avro records.

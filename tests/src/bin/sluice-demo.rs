@@ -4,11 +4,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use sluice_tests::daemon::{
-    PluginEntry, RunningDaemon, config_toml, current_position, decode_record, parse_record_schema,
-};
+use sluice_tests::daemon::{RunningDaemon, config_toml, current_position, decode_record};
 use sluice_tests::harness::{Broker, MariaDb, consume};
-use sluice_tests::plugins::build_plugin;
+use sluice_tests::plugins::router;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -43,8 +41,12 @@ async fn main() -> anyhow::Result<()> {
     let start = current_position(&db).await?;
 
     step("building the example plugin plugins/route-by-table for wasm32-wasip2");
-    let plugin = tokio::task::spawn_blocking(|| build_plugin("route-by-table")).await??;
-    println!("    {}", plugin.display());
+    let plugin = router(&[
+        ("drop_tables", "demo.audit_*"),
+        ("topic_template", "{database}.{table}"),
+    ])
+    .await?;
+    println!("    {}", plugin.path.display());
 
     let state = tempfile::tempdir()?;
     let checkpoint = state.path().join("checkpoint.json");
@@ -55,14 +57,7 @@ async fn main() -> anyhow::Result<()> {
         &start,
         &["demo.*"],
         "demo.unrouted",
-        &[PluginEntry {
-            name: "router".into(),
-            path: plugin,
-            config: vec![
-                ("drop_tables".into(), "demo.audit_*".into()),
-                ("topic_template".into(), "{database}.{table}".into()),
-            ],
-        }],
+        &[plugin],
     );
     step("the daemon's config");
     for line in config.lines() {
@@ -92,13 +87,13 @@ async fn main() -> anyhow::Result<()> {
     ])
     .await?;
 
-    let schema = parse_record_schema(sluice::encode::dts_avro::RECORD_AVSC)?;
+    let schema = sluice::encode::dts_avro::record_schema();
     for (topic, expected) in [("demo.products", 50_000), ("demo.customers", 3), ("demo.orders", 5)] {
         let messages = consume(&broker.bootstrap_servers(), topic, expected, Duration::from_secs(120)).await?;
         step(&format!("topic {topic}: {} records", messages.len()));
         const SHOWN: usize = 3;
         for message in messages.iter().take(SHOWN) {
-            let record = decode_record(&schema, &message.payload).context("decoding a DTS record")?;
+            let record = decode_record(schema, &message.payload).context("decoding a DTS record")?;
             let key = message.key.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
             println!(
                 "  #{} {} {} key={} position={} txid={}",
