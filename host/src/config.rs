@@ -46,6 +46,28 @@ pub struct RawConfig {
     pub snapshot: RawSnapshot,
     #[serde(default)]
     pub plugins: Vec<RawPlugin>,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Serve `/metrics` (Prometheus text), `/health` and `/ready` over HTTP.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The address to listen on. Loopback by default: expose it deliberately.
+    #[serde(default = "default_metrics_address")]
+    pub address: String,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            address: default_metrics_address(),
+        }
+    }
 }
 
 /// When sluice snapshots the captured tables.
@@ -230,6 +252,9 @@ fn default_channel_capacity() -> usize {
 fn default_max_in_flight() -> usize {
     100_000
 }
+fn default_metrics_address() -> String {
+    "127.0.0.1:9187".into()
+}
 
 /// A password or other secret. Its `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -397,6 +422,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     pub snapshot: SnapshotConfig,
     pub plugins: Vec<PluginConfig>,
+    /// Where metrics are served; `None` when disabled.
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -473,6 +500,17 @@ impl Config {
                 }
             },
         };
+        let metrics_address = if raw.metrics.enabled {
+            let address = raw.metrics.address.parse().map_err(|_| {
+                invalid(
+                    "metrics.address",
+                    format!("`{}` is not an `ip:port` address", raw.metrics.address),
+                )
+            })?;
+            Some(address)
+        } else {
+            None
+        };
         let mut plugins = Vec::with_capacity(raw.plugins.len());
         for (index, plugin) in raw.plugins.into_iter().enumerate() {
             if plugin.name.trim().is_empty() {
@@ -517,6 +555,7 @@ impl Config {
                 signal_table,
             },
             plugins,
+            metrics_address,
         })
     }
 }

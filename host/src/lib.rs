@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod encode;
+pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
 pub mod shutdown;

@@ -16,6 +16,7 @@
 //! checkpointed.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -29,6 +30,8 @@ use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
 use crate::config::{Config, SnapshotMode};
 use crate::encode::dts_avro::DtsAvroEncoder;
 use crate::encode::{EncodeError, OutMessage, key};
+use crate::metrics::Metrics;
+use crate::metrics::endpoint::{Endpoint, EndpointError};
 use crate::plugin::PluginError;
 use crate::plugin::chain::{PluginChain, Routed};
 use crate::shutdown::{self, Shutdown};
@@ -58,6 +61,8 @@ pub enum RunError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Metrics(#[from] EndpointError),
 }
 
 /// The end of a source transaction, as the acknowledger applies it to the checkpoint.
@@ -89,6 +94,17 @@ enum Pending {
 
 /// Runs the pipeline until `shutdown` fires (returns `Ok`) or a stage fails.
 pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError> {
+    let metrics = Arc::new(Metrics::new());
+    let _endpoint = match config.metrics_address {
+        Some(address) => {
+            let endpoint = Endpoint::bind(address).await?;
+            if let Some(bound) = endpoint.local_address() {
+                tracing::info!(address = %bound, "serving /metrics, /health and /ready on http://{bound}");
+            }
+            Some(AbortOnDrop(tokio::spawn(endpoint.serve(metrics.clone()))))
+        }
+        None => None,
+    };
     let chain = PluginChain::load(&config.plugins).await?;
 
     let Some(mut conn) = connect_with_retry(&config.source, "settings check", &mut shutdown).await? else {
@@ -138,6 +154,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
             requests_rx,
             gates_tx,
             chunks_tx,
+            metrics.clone(),
         ));
         SnapshotHandoff {
             chunks: Some(chunks_rx),
@@ -191,6 +208,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         pending_rx,
     ));
 
+    metrics.set_ready(true);
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
         let result = joined.unwrap_or_else(|panic| panic!("a pipeline stage panicked: {panic}"));
@@ -205,6 +223,15 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
     match first_error {
         Some(error) => Err(error),
         None => Ok(()),
+    }
+}
+
+/// Stops a background task when its owner goes away.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -10,6 +10,13 @@ use tokio::task::JoinHandle;
 
 use crate::harness::{Broker, MariaDb};
 
+/// Gives a config (from [`config_toml`]) a fixed metrics port; returns it and the `host:port` to scrape.
+pub fn with_metrics_address(config: &str) -> anyhow::Result<(String, String)> {
+    let address = format!("127.0.0.1:{}", crate::harness::free_port()?);
+    let config = config.replace("address = \"127.0.0.1:0\"", &format!("address = \"{address}\""));
+    Ok((config, address))
+}
+
 /// One plugin entry of a daemon config.
 pub struct PluginEntry {
     pub name: String,
@@ -46,6 +53,9 @@ topic = "{default_topic}"
 [checkpoint]
 path = "{checkpoint}"
 interval_ms = 200
+
+[metrics]
+address = "127.0.0.1:0"
 "#,
         host = db.host(),
         port = db.port(),

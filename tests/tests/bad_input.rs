@@ -34,6 +34,9 @@ topic = "changes"
 
 [checkpoint]
 path = "checkpoint.json"
+
+[metrics]
+address = "127.0.0.1:0"
 {extra}"#
     )
 }
@@ -118,6 +121,20 @@ fn a_component_without_the_contract_exits_4_naming_the_world() {
         "{stderr}"
     );
     assert!(stderr.contains("row-plugin"), "{stderr}");
+}
+
+#[test]
+fn a_metrics_address_in_use_exits_2_naming_the_key() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap();
+    let text = config_for_ports(free_port(), free_port(), "")
+        .replace("address = \"127.0.0.1:0\"", &format!("address = \"{address}\""));
+    let (code, stderr) = run_to_exit(&text);
+    assert_eq!(code, Some(EXIT_CONFIG), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot serve metrics on `{address}` (config key `metrics.address`)")),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use sluice_tests::daemon::{
     DecodedRecord, RunningDaemon, config_toml, current_position, decode_record, plugin_toml, reference_schema,
+    with_metrics_address,
 };
-use sluice_tests::harness::{Broker, MariaDb, consume_all, end_offsets};
+use sluice_tests::harness::{Broker, MariaDb, consume_all, end_offsets, http_get, metric_value};
 use sluice_tests::replay::{Random, Workload, assert_nothing_doubled, key_columns, replay, select_state};
 
 const TABLES: [&str; 3] = ["shop.orders", "shop.lines", "shop.customers"];
@@ -228,10 +229,15 @@ async fn a_snapshot_under_concurrent_writes_hands_over_exactly() -> anyhow::Resu
         start,
     } = Scenario::new(100_000, 60_000, 40_000).await?;
     let config = with_router(config(&db, &broker, &checkpoint, &start, "")).await?;
+    let (config, metrics_address) = with_metrics_address(&config)?;
     let daemon = RunningDaemon::start(&config, state.path())?;
     let workload = Workload::start(&db, 7, writes);
 
     wait_for_snapshots(&checkpoint).await?;
+    let (status, metrics) = http_get(&metrics_address, "/metrics").await?;
+    assert_eq!(status, 200, "{metrics}");
+    assert_eq!(http_get(&metrics_address, "/ready").await?.0, 200, "streaming means ready");
+    assert_eq!(http_get(&metrics_address, "/health").await?.0, 200);
     let transactions = workload.stop().await?;
     assert!(transactions > 0, "the writers ran during the snapshot");
     wait_caught_up(&db, &checkpoint).await?;
@@ -242,6 +248,19 @@ async fn a_snapshot_under_concurrent_writes_hands_over_exactly() -> anyhow::Resu
         .filter(|r| r.tags.iter().any(|(k, _)| k == "snapshot"))
         .count();
     assert!(snapshot_rows >= 190_000, "only {snapshot_rows} snapshot rows");
+    // The progress metrics count exactly the rows each table's snapshot published.
+    for table in TABLES {
+        let published = records
+            .iter()
+            .filter(|r| r.object_name.as_deref() == Some(table) && r.tags.iter().any(|(k, _)| k == "snapshot"))
+            .count();
+        let series = |name: &str| format!("sluice_snapshot_{name}{{table=\"{table}\"}}");
+        assert_eq!(metric_value(&metrics, &series("rows_done")), Some(published as f64), "{metrics}");
+        assert_eq!(metric_value(&metrics, &series("rows_read_total")), Some(published as f64));
+        assert_eq!(metric_value(&metrics, &series("running")), Some(0.0));
+        assert_eq!(metric_value(&metrics, &series("tables_finished_total")), Some(1.0));
+        assert!(metric_value(&metrics, &series("rows_estimated")).is_some_and(|rows| rows > 0.0));
+    }
     assert!(!daemon.has_stopped());
     daemon.stop().await
 }
@@ -273,8 +292,10 @@ async fn a_daemon_killed_mid_snapshot_resumes_at_its_last_finished_chunk() -> an
     let crash_offsets = end_offsets(&broker.bootstrap_servers(), "shop.orders").await?;
     let crash_offset = crash_offsets.iter().map(|(_, high)| *high).max().unwrap_or(0);
 
+    let (config, metrics_address) = with_metrics_address(&config)?;
     let daemon = RunningDaemon::start(&config, state.path())?;
     wait_for_snapshots(&checkpoint).await?;
+    let (_, metrics) = http_get(&metrics_address, "/metrics").await?;
     workload.stop().await?;
     wait_caught_up(&db, &checkpoint).await?;
     assert_topics_equal_tables(&db, &broker).await?;
@@ -287,6 +308,11 @@ async fn a_daemon_killed_mid_snapshot_resumes_at_its_last_finished_chunk() -> an
         .map(|(_, record)| record.after.as_ref().unwrap()[0].as_ref().unwrap().parse().unwrap())
         .collect();
     assert!(!after_restart.is_empty(), "the snapshot went on after the restart");
+    assert_eq!(
+        metric_value(&metrics, "sluice_snapshot_rows_done{table=\"shop.orders\"}"),
+        Some(after_restart.len() as f64),
+        "the restarted daemon counts only the rows it read after the checkpointed key:\n{metrics}"
+    );
     let smallest = after_restart.iter().min().unwrap();
     assert!(
         *smallest > resume_key,

@@ -471,10 +471,10 @@ impl BinlogReader {
                 self.commit(after, batch);
                 return Ok(());
             }
-            EventData::TableMapEvent(table_map) => {
-                if self.is_captured(&table_map.database_name(), &table_map.table_name()) {
-                    self.table_maps.schema_for(&table_map, &mut self.catalog).await?;
-                }
+            EventData::TableMapEvent(table_map)
+                if self.is_captured(&table_map.database_name(), &table_map.table_name()) =>
+            {
+                self.table_maps.schema_for(&table_map, &mut self.catalog).await?;
             }
             EventData::RowsEvent(rows_event) => {
                 let first_row = self.payload.as_ref().map_or(0, |payload| payload.rows);

@@ -71,7 +71,7 @@ impl Drop for ServerProcess {
 ///
 /// The port is released before the server binds it, so another process may take it in between; callers
 /// that can tell a bind failure from other failures retry with a new port.
-pub(crate) fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding 127.0.0.1:0")?;
     Ok(listener.local_addr().context("reading the bound address")?.port())
 }

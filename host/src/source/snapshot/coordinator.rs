@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 
 use crate::change::TableName;
 use crate::config::{SnapshotConfig, SnapshotMode, SourceConfig};
+use crate::metrics::{Metrics, TableSnapshotMetrics};
 use crate::shutdown::Shutdown;
 use crate::source::SourceError;
 use crate::source::connect::connect_with_retry;
@@ -23,16 +24,19 @@ const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Shows snapshot progress: one bar per table on an interactive terminal, else a log line every
 /// [`PROGRESS_INTERVAL`] with rows done, the estimate, the rate and the time left.
+/// Either way, the same numbers go to the metrics.
 #[derive(Clone)]
 struct ProgressDisplay {
     bars: Option<indicatif::MultiProgress>,
+    metrics: Arc<Metrics>,
 }
 
 impl ProgressDisplay {
-    fn new() -> Self {
+    fn new(metrics: Arc<Metrics>) -> Self {
         let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
         Self {
             bars: interactive.then(indicatif::MultiProgress::new),
+            metrics,
         }
     }
 
@@ -51,6 +55,7 @@ impl ProgressDisplay {
         });
         TableProgressDisplay {
             table: table.clone(),
+            metrics: self.metrics.snapshot.table(table, estimated_rows),
             bar,
             estimated_rows,
             started: Instant::now(),
@@ -62,6 +67,7 @@ impl ProgressDisplay {
 
 struct TableProgressDisplay {
     table: TableName,
+    metrics: TableSnapshotMetrics,
     bar: Option<indicatif::ProgressBar>,
     estimated_rows: u64,
     started: Instant,
@@ -72,6 +78,7 @@ struct TableProgressDisplay {
 impl TableProgressDisplay {
     fn advance(&mut self, rows: u64) {
         self.rows_done += rows;
+        self.metrics.chunk_read(rows);
         if let Some(bar) = &self.bar {
             if self.rows_done > bar.length().unwrap_or(0) {
                 bar.set_length(self.rows_done);
@@ -95,6 +102,7 @@ impl TableProgressDisplay {
     }
 
     fn finish(&self) {
+        self.metrics.finished();
         if let Some(bar) = &self.bar {
             bar.finish();
         }
@@ -115,6 +123,7 @@ pub struct SnapshotCoordinator {
     requests: mpsc::Receiver<TableName>,
     gates: mpsc::Sender<oneshot::Sender<()>>,
     chunks: mpsc::Sender<SnapshotChunk>,
+    metrics: Arc<Metrics>,
 }
 
 impl SnapshotCoordinator {
@@ -126,6 +135,7 @@ impl SnapshotCoordinator {
         requests: mpsc::Receiver<TableName>,
         gates: mpsc::Sender<oneshot::Sender<()>>,
         chunks: mpsc::Sender<SnapshotChunk>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let work = state
             .iter()
@@ -142,6 +152,7 @@ impl SnapshotCoordinator {
             requests,
             gates,
             chunks,
+            metrics,
         }
     }
 
@@ -151,7 +162,7 @@ impl SnapshotCoordinator {
         let mut running: JoinSet<(TableName, Result<(), SourceError>)> = JoinSet::new();
         let mut active: HashSet<TableName> = HashSet::new();
         let mut requests_open = self.settings.mode != SnapshotMode::InitialOnly;
-        let display = ProgressDisplay::new();
+        let display = ProgressDisplay::new(self.metrics.clone());
         loop {
             while running.len() < self.settings.parallel_tables {
                 let Some((table, progress)) = self.work.pop_front() else {

@@ -1,0 +1,235 @@
+//! What the daemon counts, and where an operator reads it.
+//!
+//! One [`Metrics`] per running pipeline owns its own Prometheus registry (nothing process-global, so
+//! several pipelines in one process, as in the tests, never mix their numbers). Stages hold cheap
+//! handles to the series they update; [`endpoint`] serves the registry as Prometheus text, with
+//! `/health` and `/ready` beside it.
+//!
+//! Names follow Prometheus conventions: `sluice_` prefix, `_total` for counters, base units.
+
+pub mod endpoint;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::change::TableName;
+
+/// The `table` label: `database.table`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabel {
+    pub table: String,
+}
+
+impl From<&TableName> for TableLabel {
+    fn from(table: &TableName) -> Self {
+        Self {
+            table: table.object_name(),
+        }
+    }
+}
+
+/// Every series of one pipeline.
+pub struct Metrics {
+    registry: Registry,
+    ready: AtomicBool,
+    pub snapshot: SnapshotMetrics,
+}
+
+/// How far the snapshots got, per table.
+#[derive(Default)]
+pub struct SnapshotMetrics {
+    rows_read: Family<TableLabel, Counter>,
+    chunks_read: Family<TableLabel, Counter>,
+    rows_done: Family<TableLabel, Gauge>,
+    rows_estimated: Family<TableLabel, Gauge>,
+    running: Family<TableLabel, Gauge>,
+    finished: Family<TableLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("sluice");
+        let snapshot = SnapshotMetrics::default();
+        snapshot.register(registry.sub_registry_with_prefix("snapshot"));
+        Self {
+            registry,
+            ready: AtomicBool::new(false),
+            snapshot,
+        }
+    }
+
+    /// The registry in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+
+    /// Marks the pipeline as ready (streaming) or not, for `/ready`.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}
+
+impl SnapshotMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "rows_read",
+            "Rows read by table snapshots, over all runs",
+            self.rows_read.clone(),
+        );
+        registry.register(
+            "chunks_read",
+            "Chunks read by table snapshots, over all runs",
+            self.chunks_read.clone(),
+        );
+        registry.register(
+            "rows_done",
+            "Rows read by the current or last snapshot of the table",
+            self.rows_done.clone(),
+        );
+        registry.register(
+            "rows_estimated",
+            "The server's estimate of the table's rows when its snapshot started",
+            self.rows_estimated.clone(),
+        );
+        registry.register(
+            "running",
+            "1 while the table is being snapshotted, else 0",
+            self.running.clone(),
+        );
+        registry.register(
+            "tables_finished",
+            "Table snapshots read to the end",
+            self.finished.clone(),
+        );
+    }
+
+    /// Starts counting a table's snapshot, resumed after `rows_done` rows.
+    pub fn table(&self, table: &TableName, estimated_rows: u64) -> TableSnapshotMetrics {
+        let label = TableLabel::from(table);
+        let metrics = TableSnapshotMetrics {
+            rows_read: self.rows_read.get_or_create_owned(&label),
+            chunks_read: self.chunks_read.get_or_create_owned(&label),
+            rows_done: self.rows_done.get_or_create_owned(&label),
+            running: self.running.get_or_create_owned(&label),
+            finished: self.finished.get_or_create_owned(&label),
+        };
+        self.rows_estimated
+            .get_or_create(&label)
+            .set(i64::try_from(estimated_rows).unwrap_or(i64::MAX));
+        metrics.rows_done.set(0);
+        metrics.running.set(1);
+        metrics
+    }
+}
+
+/// The series of one table's snapshot.
+pub struct TableSnapshotMetrics {
+    rows_read: Counter,
+    chunks_read: Counter,
+    rows_done: Gauge,
+    running: Gauge,
+    finished: Counter,
+}
+
+impl TableSnapshotMetrics {
+    pub fn chunk_read(&self, rows: u64) {
+        self.rows_read.inc_by(rows);
+        self.chunks_read.inc();
+        self.rows_done.inc_by(i64::try_from(rows).unwrap_or(i64::MAX));
+    }
+
+    pub fn finished(&self) {
+        self.finished.inc();
+        self.running.set(0);
+    }
+}
+
+impl Drop for TableSnapshotMetrics {
+    /// A snapshot that stops early (shutdown, error) is no longer running either.
+    fn drop(&mut self) {
+        self.running.set(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_snapshot_shows_in_the_text_format() {
+        let metrics = Metrics::new();
+        let table = TableName::new("shop", "orders");
+        let progress = metrics.snapshot.table(&table, 1000);
+        progress.chunk_read(400);
+        progress.chunk_read(250);
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"sluice_snapshot_rows_done{table="shop.orders"} 650"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sluice_snapshot_rows_read_total{table="shop.orders"} 650"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sluice_snapshot_chunks_read_total{table="shop.orders"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sluice_snapshot_rows_estimated{table="shop.orders"} 1000"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sluice_snapshot_running{table="shop.orders"} 1"#),
+            "{text}"
+        );
+        progress.finished();
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"sluice_snapshot_running{table="shop.orders"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sluice_snapshot_tables_finished_total{table="shop.orders"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_second_snapshot_of_a_table_restarts_its_rows_done_but_not_its_totals() {
+        let metrics = Metrics::new();
+        let table = TableName::new("shop", "orders");
+        metrics.snapshot.table(&table, 10).chunk_read(10);
+        metrics.snapshot.table(&table, 12).chunk_read(3);
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"sluice_snapshot_rows_done{table="shop.orders"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sluice_snapshot_rows_read_total{table="shop.orders"} 13"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sluice_snapshot_running{table="shop.orders"} 0"#),
+            "{text}"
+        );
+    }
+}
