@@ -3,7 +3,7 @@
 //! Nothing here knows about WebAssembly or the generated bindings, so the rules are unit-tested
 //! natively with `cargo test`. [`Router::from_config`] validates the whole config up front: a bad
 //! pattern or template fails `init` with a message naming the key, instead of failing later on some
-//! batch. [`Router::decide`] is then called once per table per batch.
+//! batch. [`Router::drops`] is then asked once per change, and [`Router::decide`] once per table shape.
 
 use std::fmt;
 
@@ -58,10 +58,14 @@ impl Router {
         })
     }
 
+    /// Whether the changes of the table named `qualified` (`database.table`) are dropped.
+    pub fn drops(&self, qualified: &str) -> bool {
+        self.drop_patterns.iter().any(|pattern| pattern.matches(qualified))
+    }
+
     /// Decides what to do with the changes of table `database`.`table`.
     pub fn decide(&self, database: &str, table: &str) -> Result<Route, TopicError> {
-        let qualified = format!("{database}.{table}");
-        if self.drop_patterns.iter().any(|pattern| pattern.matches(&qualified)) {
+        if self.drops(&format!("{database}.{table}")) {
             return Ok(Route::Drop);
         }
         let topic = self.topic_template.render(database, table);

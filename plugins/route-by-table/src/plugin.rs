@@ -1,0 +1,136 @@
+//! The plugin: [`Router`] playing the filter role (drop the changes of dropped tables) and the mapping
+//! role (choose each kept table's topic, once per table shape).
+
+use std::cell::RefCell;
+
+use sluice_guest::{Change, Config, Plugin, PluginError, Table, TableMapping, Verdict};
+
+use crate::rules::{Route, Router};
+
+/// The `route-by-table` plugin.
+pub struct RouteByTable {
+    router: Router,
+    /// `database.table` of the change being filtered, reused so that filtering allocates nothing once
+    /// the longest name has been seen.
+    qualified_name: RefCell<String>,
+}
+
+impl Plugin for RouteByTable {
+    fn init(config: &Config) -> Result<Self, PluginError> {
+        let router =
+            Router::from_config(config.pairs()).map_err(|error| PluginError::InvalidConfig(error.to_string()))?;
+        Ok(RouteByTable {
+            router,
+            qualified_name: RefCell::new(String::new()),
+        })
+    }
+
+    fn filter(&self, change: &Change<'_>) -> Result<Verdict, PluginError> {
+        let table = change.table();
+        let mut qualified_name = self.qualified_name.borrow_mut();
+        qualified_name.clear();
+        qualified_name.push_str(&table.database);
+        qualified_name.push('.');
+        qualified_name.push_str(&table.name);
+        Ok(if self.router.drops(&qualified_name) {
+            Verdict::Drop
+        } else {
+            Verdict::Keep
+        })
+    }
+
+    fn map_table(&self, table: &Table, previous: TableMapping) -> Result<TableMapping, PluginError> {
+        match self.router.decide(&table.database, &table.name) {
+            // The filter drops every change of the table; nothing is published, so nothing to choose.
+            Ok(Route::Drop) => Ok(previous),
+            Ok(Route::Keep { topic }) => Ok(TableMapping {
+                topic: Some(topic),
+                ..previous
+            }),
+            Err(error) => Err(PluginError::Other(error.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_guest::{ChangeBatch, ColumnValue, RowChange, run};
+
+    use super::*;
+
+    fn plugin(config: &[(&str, &str)]) -> RouteByTable {
+        RouteByTable::init(&Config::from_pairs(config)).unwrap()
+    }
+
+    fn table(database: &str, name: &str) -> Table {
+        Table::new(database, name, &[("id", 3)])
+    }
+
+    #[test]
+    fn changes_of_dropped_tables_are_dropped_and_the_rest_kept_in_order() {
+        let plugin = plugin(&[("drop_tables", "demo.audit_*")]);
+        let batch = ChangeBatch {
+            tables: vec![table("demo", "orders"), table("demo", "audit_log")],
+            changes: vec![
+                RowChange::insert(0, vec![]),
+                RowChange::insert(1, vec![]),
+                RowChange::delete(1, vec![]),
+                RowChange::update(0, vec![], vec![]),
+            ],
+        };
+        let verdicts = run::filter(&plugin, &batch).unwrap();
+        assert_eq!(verdicts, [Verdict::Keep, Verdict::Drop, Verdict::Drop, Verdict::Keep]);
+    }
+
+    #[test]
+    fn a_kept_table_is_routed_to_its_templated_topic_keeping_earlier_choices() {
+        let plugin = plugin(&[("topic_template", "cdc.{database}.{table}")]);
+        let previous = TableMapping {
+            key_columns: Some(vec![0]),
+            topic: Some("earlier".to_owned()),
+            ..TableMapping::unchanged()
+        };
+        let mapping = plugin.map_table(&table("demo", "orders"), previous).unwrap();
+        assert_eq!(mapping.topic.as_deref(), Some("cdc.demo.orders"));
+        assert_eq!(mapping.key_columns, Some(vec![0]));
+    }
+
+    #[test]
+    fn a_dropped_table_keeps_the_previous_mapping() {
+        let plugin = plugin(&[("drop_tables", "demo.price$")]);
+        // Its topic would be invalid, but it is dropped, so that is no error.
+        let mapping = plugin
+            .map_table(&table("demo", "price$"), TableMapping::unchanged())
+            .unwrap();
+        assert_eq!(mapping, TableMapping::unchanged());
+    }
+
+    #[test]
+    fn a_kept_table_whose_topic_kafka_rejects_is_an_error_naming_it() {
+        let error = plugin(&[])
+            .map_table(&table("demo", "price$"), TableMapping::unchanged())
+            .unwrap_err();
+        assert!(
+            matches!(&error, PluginError::Other(message) if message.starts_with("table `demo`.`price$` is routed")),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_bad_config_is_an_invalid_config_error() {
+        let Err(PluginError::InvalidConfig(message)) = RouteByTable::init(&Config::from_pairs(&[("x", "")])) else {
+            panic!("expected invalid-config");
+        };
+        assert!(message.starts_with("unknown config key `x`"), "{message}");
+    }
+
+    #[test]
+    fn the_reused_name_buffer_does_not_leak_between_changes() {
+        let plugin = plugin(&[("drop_tables", "d.t")]);
+        let long = table("database", "a_long_table_name");
+        let short = table("d", "t");
+        let change = RowChange::insert(0, vec![ColumnValue::Int(1)]);
+        assert_eq!(plugin.filter(&Change::new(&long, &change)).unwrap(), Verdict::Keep);
+        assert_eq!(plugin.filter(&Change::new(&short, &change)).unwrap(), Verdict::Drop);
+    }
+}
