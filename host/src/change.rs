@@ -115,6 +115,9 @@ pub struct ColumnSchema {
     pub scale: u32,
     /// ENUM labels or SET members, in declaration order; empty for other types.
     pub elements: Vec<String>,
+    /// For BINARY(n): n, the byte length the server pads values to with zero bytes (the binlog leaves
+    /// the padding out); 0 for other types.
+    pub fixed_length: u32,
 }
 
 impl ColumnSchema {
@@ -129,6 +132,7 @@ impl ColumnSchema {
             precision: 0,
             scale: 0,
             elements: Vec::new(),
+            fixed_length: 0,
         }
     }
 }

@@ -161,6 +161,9 @@ pub struct DecodedRecord {
     /// Each column value rendered as text (`None` for SQL NULL); see [`render`].
     pub before: Option<Vec<Option<String>>>,
     pub after: Option<Vec<Option<String>>>,
+    /// The image values as decoded, each a union branch of the DTS image type, for exact comparisons.
+    pub before_values: Option<Vec<Value>>,
+    pub after_values: Option<Vec<Value>>,
     pub tags: Vec<(String, String)>,
 }
 
@@ -238,14 +241,18 @@ pub fn render(value: &Value) -> Option<String> {
     Some(text)
 }
 
-fn image(value: &Value) -> Option<Vec<Option<String>>> {
+fn image_values(value: &Value) -> Option<Vec<Value>> {
     match value {
         Value::Union(_, inner) => match inner.as_ref() {
-            Value::Array(items) => Some(items.iter().map(render).collect()),
+            Value::Array(items) => Some(items.clone()),
             _ => None,
         },
         _ => None,
     }
+}
+
+fn image(value: &Value) -> Option<Vec<Option<String>>> {
+    image_values(value).map(|items| items.iter().map(render).collect())
 }
 
 /// Decodes one message value with the given schema.
@@ -301,6 +308,8 @@ pub fn decode_record(schema: &RecordSchema, payload: &[u8]) -> anyhow::Result<De
         fields,
         before: image(field(&record, "beforeImages")?),
         after: image(field(&record, "afterImages")?),
+        before_values: image_values(field(&record, "beforeImages")?),
+        after_values: image_values(field(&record, "afterImages")?),
         tags,
     })
 }

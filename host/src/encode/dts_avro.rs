@@ -530,6 +530,7 @@ mod tests {
             precision: 10,
             scale: 2,
             elements: vec![],
+            fixed_length: 0,
         }
     }
 

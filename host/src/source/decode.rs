@@ -69,6 +69,13 @@ fn as_unsigned(value: i64, bits: u32) -> u64 {
     }
 }
 
+/// A signed integer of `bits` bits, from a read that may have taken its bits as unsigned (the driver
+/// reads MEDIUMINT that way).
+fn as_signed(value: i64, bits: u32) -> i64 {
+    let unused = 64 - bits;
+    (value << unused) >> unused
+}
+
 fn text(column: &ColumnSchema, bytes: &[u8]) -> Result<String, ValueError> {
     std::str::from_utf8(bytes)
         .map(str::to_owned)
@@ -103,7 +110,7 @@ pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Col
         ) => Ok(if column.unsigned {
             ColumnValue::UInt(as_unsigned(v, integer_bits(code)))
         } else {
-            ColumnValue::Int(v)
+            ColumnValue::Int(as_signed(v, integer_bits(code)))
         }),
         (
             type_code::TINY | type_code::SHORT | type_code::INT24 | type_code::LONG | type_code::LONGLONG,
@@ -111,7 +118,7 @@ pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Col
         ) => Ok(if column.unsigned {
             ColumnValue::UInt(v)
         } else {
-            ColumnValue::Int(v as i64)
+            ColumnValue::Int(as_signed(v as i64, integer_bits(code)))
         }),
         (type_code::FLOAT, Value::Float(v)) => {
             // Widen through the shortest decimal form, so FLOAT 3.14 reads 3.14, not 3.140000104904175.
@@ -149,13 +156,22 @@ pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Col
             microsecond,
         })),
         (type_code::TIME | type_code::TIME2, Value::Time(negative, days, hours, minutes, seconds, microseconds)) => {
-            Ok(ColumnValue::Time(TimeValue {
+            let time = TimeValue {
                 negative,
                 hours: days * 24 + hours as u32,
                 minutes,
                 seconds,
                 microseconds,
-            }))
+            };
+            let time = if code == type_code::TIME2 && matches!(column.scale, 1 | 2) {
+                undo_driver_time_wrap(time)
+            } else {
+                time
+            };
+            if time.microseconds > 999_999 || time.minutes > 59 || time.seconds > 59 {
+                return Err(error(column, format!("TIME value out of range: {time:?}")));
+            }
+            Ok(ColumnValue::Time(time))
         }
         (type_code::YEAR, Value::Bytes(bytes)) => {
             let year: u16 = text(column, &bytes)?.parse().map_err(|_| error(column, "bad YEAR"))?;
@@ -170,26 +186,10 @@ pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Col
                 bytes.iter().fold(0u64, |acc, &b| (acc << 8) | b as u64),
             ))
         }
-        (type_code::ENUM, Value::Int(index)) => {
-            if index == 0 {
-                return Ok(ColumnValue::Label(String::new()));
-            }
-            column
-                .elements
-                .get(index as usize - 1)
-                .map(|label| ColumnValue::Label(label.clone()))
-                .ok_or_else(|| error(column, format!("ENUM index {index} has no label")))
-        }
+        (type_code::ENUM, Value::Int(index)) => enum_label(column, index as u64),
         (type_code::SET, Value::Bytes(bytes)) => {
             let bits = bytes.iter().rev().fold(0u64, |acc, &b| (acc << 8) | b as u64);
-            let members: Vec<&str> = column
-                .elements
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| bits & (1 << i) != 0)
-                .map(|(_, label)| label.as_str())
-                .collect();
-            Ok(ColumnValue::Label(members.join(",")))
+            Ok(set_members(column, bits))
         }
         (type_code::JSON, Value::Bytes(bytes)) => Ok(ColumnValue::Json(text(column, &bytes)?)),
         (
@@ -202,7 +202,7 @@ pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Col
             | type_code::LONG_BLOB,
             Value::Bytes(bytes),
         ) => Ok(if column.charset.is_binary() {
-            ColumnValue::Bytes(bytes)
+            ColumnValue::Bytes(pad_binary(column, bytes))
         } else {
             ColumnValue::Text(bytes)
         }),
@@ -214,9 +214,78 @@ pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Col
     }
 }
 
+/// The label of ENUM index `index` (0 is the empty value MySQL stores for an invalid one).
+fn enum_label(column: &ColumnSchema, index: u64) -> Result<ColumnValue, ValueError> {
+    if index == 0 {
+        return Ok(ColumnValue::Label(String::new()));
+    }
+    column
+        .elements
+        .get(index as usize - 1)
+        .map(|label| ColumnValue::Label(label.clone()))
+        .ok_or_else(|| error(column, format!("ENUM index {index} has no label")))
+}
+
+/// The members of a SET whose bit `i` stands for member `i`, joined by `,` in declaration order.
+fn set_members(column: &ColumnSchema, bits: u64) -> ColumnValue {
+    let mut members = String::new();
+    for (index, member) in column.elements.iter().enumerate().take(64) {
+        if bits & (1 << index) != 0 {
+            if !members.is_empty() {
+                members.push(',');
+            }
+            members.push_str(member);
+        }
+    }
+    ColumnValue::Label(members)
+}
+
+/// A BINARY(n) value with the zero bytes the binlog leaves out put back, as `SELECT` returns it.
+fn pad_binary(column: &ColumnSchema, mut bytes: Vec<u8>) -> Vec<u8> {
+    if column.type_code == type_code::STRING && bytes.len() < column.fixed_length as usize {
+        bytes.resize(column.fixed_length as usize, 0);
+    }
+    bytes
+}
+
+/// The binlog's packed TIME: `hours << 12 | minutes << 6 | seconds` in the bits above 24, and the
+/// microseconds below.
+fn packed_time(time: &TimeValue) -> i64 {
+    let hms = ((time.hours as i64) << 12) | ((time.minutes as i64) << 6) | time.seconds as i64;
+    let magnitude = (hms << 24) + time.microseconds as i64;
+    if time.negative { -magnitude } else { magnitude }
+}
+
+/// What the driver adds to a negative TIME(1)/TIME(2) with a fraction: `u32` arithmetic wraps its
+/// fraction to `(frac - 256 + 2^32) * 10^4`, i.e. 2^32 * 10^4 too much — exactly 625 hours.
+const DRIVER_TIME_WRAP: i64 = (1 << 32) * 10_000;
+
+/// Repairs a TIME(1)/TIME(2) binlog value the driver (mysql_common 0.37/0.38, `my_time_packed_from_binary`)
+/// decoded wrongly: it shifts every negative value with a non-zero fraction by [`DRIVER_TIME_WRAP`], so
+/// the driver never yields a correct negative value with a fraction. A shifted value shows either as
+/// negative with a fraction, or, when the shift made it positive, with more than 999999 microseconds;
+/// both are recognised and undone.
+fn undo_driver_time_wrap(time: TimeValue) -> TimeValue {
+    let wrapped = (time.negative && time.microseconds != 0) || (!time.negative && time.microseconds > 999_999);
+    if !wrapped {
+        return time;
+    }
+    let packed = packed_time(&time) - DRIVER_TIME_WRAP;
+    let magnitude = packed.unsigned_abs();
+    let hms = magnitude >> 24;
+    TimeValue {
+        negative: packed < 0,
+        hours: (hms >> 12) as u32,
+        minutes: ((hms >> 6) & 63) as u8,
+        seconds: (hms & 63) as u8,
+        microseconds: (magnitude & 0xFF_FFFF) as u32,
+    }
+}
+
 /// Decodes one value of a row read with `SELECT` over the binary protocol. The server hands most types
 /// over in the same shapes the binlog does; TIMESTAMP (a civil time in the session's zone, which the
-/// snapshot sets to UTC), YEAR, ENUM, SET and JSON differ and are handled here.
+/// snapshot sets to UTC), YEAR, ENUM, SET and JSON differ, and TIME needs none of the binlog's repairs;
+/// they are handled here.
 pub fn decode_selected(column: &ColumnSchema, value: Value) -> Result<ColumnValue, ValueError> {
     if value == Value::NULL {
         return Ok(ColumnValue::Null);
@@ -235,6 +304,15 @@ pub fn decode_selected(column: &ColumnSchema, value: Value) -> Result<ColumnValu
                 seconds,
                 microseconds: micros,
             })
+        }
+        (type_code::TIME | type_code::TIME2, Value::Time(negative, days, hours, minutes, seconds, microseconds)) => {
+            Ok(ColumnValue::Time(TimeValue {
+                negative,
+                hours: days * 24 + hours as u32,
+                minutes,
+                seconds,
+                microseconds,
+            }))
         }
         (type_code::YEAR, Value::Int(year)) => Ok(ColumnValue::Year(year as u16)),
         (type_code::YEAR, Value::UInt(year)) => Ok(ColumnValue::Year(year as u16)),
@@ -268,6 +346,7 @@ mod tests {
             precision: 0,
             scale: 0,
             elements: vec!["a".into(), "b".into(), "c".into()],
+            fixed_length: 0,
         }
     }
 
@@ -332,8 +411,8 @@ mod tests {
             }
         );
         assert_eq!(
-            decode(&column(type_code::FLOAT, false), Value::Float(3.14)),
-            ColumnValue::Float(3.14)
+            decode(&column(type_code::FLOAT, false), Value::Float(1.1)),
+            ColumnValue::Float(1.1)
         );
     }
 
@@ -372,6 +451,50 @@ mod tests {
         assert_eq!(
             decode_selected(&column(type_code::LONG, true), Value::Int(7)).unwrap(),
             ColumnValue::UInt(7)
+        );
+    }
+
+    #[test]
+    fn negative_fractional_times_the_driver_shifts_are_repaired() {
+        let mut column = column(type_code::TIME2, false);
+        column.scale = 1;
+        // -00:00:00.1 arrives shifted by 625 hours: 624:63:63 and 2^24 - 100000 microseconds.
+        let shifted = Value::Time(false, 26, 0, 63, 63, (1 << 24) - 100_000);
+        let expected = TimeValue {
+            negative: true,
+            hours: 0,
+            minutes: 0,
+            seconds: 0,
+            microseconds: 100_000,
+        };
+        assert_eq!(decode(&column, shifted), ColumnValue::Time(expected));
+        // -700:00:00.5 arrives as -75:00:00.5, still negative.
+        let shifted = Value::Time(true, 3, 3, 0, 0, 500_000);
+        let expected = TimeValue {
+            negative: true,
+            hours: 700,
+            minutes: 0,
+            seconds: 0,
+            microseconds: 500_000,
+        };
+        assert_eq!(decode(&column, shifted), ColumnValue::Time(expected));
+        // Values the driver decodes right stay as they are.
+        let whole = Value::Time(true, 1, 1, 2, 3, 0);
+        assert_eq!(
+            decode(&column, whole.clone()),
+            decode(&self::column(type_code::TIME2, false), whole)
+        );
+        // The snapshot reads TIME over the binary protocol, which has no such shift.
+        let selected = decode_selected(&column, Value::Time(true, 0, 0, 0, 0, 100_000)).unwrap();
+        assert_eq!(
+            selected,
+            ColumnValue::Time(TimeValue {
+                negative: true,
+                hours: 0,
+                minutes: 0,
+                seconds: 0,
+                microseconds: 100_000
+            })
         );
     }
 

@@ -270,6 +270,11 @@ pub fn schema_from_catalog(name: &TableName, table: &CatalogTable) -> Result<Tab
         } else {
             Vec::new()
         };
+        let fixed_length = if column.data_type == "binary" {
+            declared_length(&column.column_type)
+        } else {
+            0
+        };
         columns.push(ColumnSchema {
             name: column.name.clone(),
             type_code,
@@ -278,6 +283,7 @@ pub fn schema_from_catalog(name: &TableName, table: &CatalogTable) -> Result<Tab
             precision: column.precision,
             scale: column.scale,
             elements,
+            fixed_length,
         });
     }
     Ok(TableSchema {
@@ -311,10 +317,17 @@ struct OptionalMetadata {
     character_collations: Vec<u16>,
     /// Collation per ENUM/SET column, in column order.
     enum_set_collations: Vec<u16>,
-    /// Labels per ENUM column and per SET column, each in column order.
-    enum_labels: Vec<Vec<String>>,
-    set_labels: Vec<Vec<String>>,
+    /// Labels per ENUM column and per SET column, each in column order, as bytes in the column's charset.
+    enum_labels: Vec<Vec<Vec<u8>>>,
+    set_labels: Vec<Vec<Vec<u8>>>,
     primary_key: Option<Vec<usize>>,
+}
+
+/// Whether the server lists a collation for a column of this type in the optional metadata's charset
+/// fields: the character types and GEOMETRY (MySQL's and MariaDB's `is_character_type`; the driver's
+/// leaves GEOMETRY out, which would shift every later column's charset).
+fn has_collation_metadata(column_type: &ColumnType) -> bool {
+    column_type.is_character_type() || *column_type == ColumnType::MYSQL_TYPE_GEOMETRY
 }
 
 fn spread_collations(default: u16, overrides: impl Iterator<Item = (usize, u16)>, count: usize) -> Vec<u16> {
@@ -328,7 +341,7 @@ fn spread_collations(default: u16, overrides: impl Iterator<Item = (usize, u16)>
 }
 
 fn read_optional_metadata(event: &TableMapEvent<'_>, types: &[ColumnType]) -> std::io::Result<OptionalMetadata> {
-    let character_count = types.iter().filter(|t| t.is_character_type()).count();
+    let character_count = types.iter().filter(|t| has_collation_metadata(t)).count();
     let enum_set_count = types.iter().filter(|t| t.is_enum_or_set_type()).count();
     let mut metadata = OptionalMetadata::default();
     for field in event.iter_optional_meta() {
@@ -369,14 +382,14 @@ fn read_optional_metadata(event: &TableMapEvent<'_>, types: &[ColumnType]) -> st
                 for labels in values.iter_values() {
                     metadata
                         .enum_labels
-                        .push(labels?.values().iter().map(|v| v.value().into_owned()).collect());
+                        .push(labels?.values().iter().map(|v| v.value_raw().to_vec()).collect());
                 }
             }
             OptionalMetadataField::SetStrValue(values) => {
                 for labels in values.iter_values() {
                     metadata
                         .set_labels
-                        .push(labels?.values().iter().map(|v| v.value().into_owned()).collect());
+                        .push(labels?.values().iter().map(|v| v.value_raw().to_vec()).collect());
                 }
             }
             OptionalMetadataField::SimplePrimaryKey(key) => {
@@ -397,6 +410,46 @@ fn read_optional_metadata(event: &TableMapEvent<'_>, types: &[ColumnType]) -> st
         }
     }
     Ok(metadata)
+}
+
+/// The charsets whose ENUM/SET labels [`labels_as_text`] turns into text itself.
+const TEXT_LABEL_CHARSETS: &[&str] = &["utf8mb4", "utf8mb3", "utf8", "ascii", "latin1", "binary"];
+
+/// ENUM/SET labels from the binlog, as bytes in `charset`, turned into text; `None` when the charset is
+/// not one of [`TEXT_LABEL_CHARSETS`] or a label is not valid in it.
+fn labels_as_text(labels: &[Vec<u8>], charset: &str) -> Option<Vec<String>> {
+    labels
+        .iter()
+        .map(|label| match charset {
+            "latin1" => Some(label.iter().map(|&byte| latin1_char(byte)).collect()),
+            _ if TEXT_LABEL_CHARSETS.contains(&charset) => String::from_utf8(label.clone()).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A byte of MySQL's `latin1`, which is Windows-1252 with the five bytes it leaves undefined mapped to
+/// the control characters of the same number.
+fn latin1_char(byte: u8) -> char {
+    const HIGH: [char; 32] = [
+        '\u{20AC}', '\u{81}', '\u{201A}', '\u{192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}', '\u{2C6}',
+        '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8D}', '\u{17D}', '\u{8F}', '\u{90}', '\u{2018}', '\u{2019}',
+        '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}', '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}',
+        '\u{153}', '\u{9D}', '\u{17E}', '\u{178}',
+    ];
+    match byte {
+        0x80..=0x9F => HIGH[(byte - 0x80) as usize],
+        _ => char::from(byte),
+    }
+}
+
+/// The `n` of a `COLUMN_TYPE` such as `binary(16)`; 0 without one.
+fn declared_length(column_type: &str) -> u32 {
+    column_type
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .and_then(|(length, _)| length.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Parses the labels of `enum('a','b')` / `set('x','y')` as `information_schema` prints them.
@@ -465,7 +518,16 @@ pub async fn table_schema(
         detail: format!("optional metadata: {error}"),
     })?;
 
-    let has_full_metadata = metadata.names.len() == column_count && metadata.primary_key.is_some();
+    // ENUM/SET labels in a charset other than UTF-8 or latin1 are read from information_schema.
+    let labels_need_catalog = metadata.enum_set_collations.iter().any(|&collation| {
+        let charset = match catalog.as_deref() {
+            Some(catalog) => catalog.charset_of_collation(collation),
+            None => well_known_charset(collation),
+        };
+        !charset.is_some_and(|charset| TEXT_LABEL_CHARSETS.contains(&charset))
+    });
+    let has_full_metadata =
+        metadata.names.len() == column_count && metadata.primary_key.is_some() && !labels_need_catalog;
     let mut catalog_table = None;
     if !has_full_metadata && let Some(catalog) = catalog.as_deref_mut() {
         let mut found = catalog.table(&name).await?.cloned();
@@ -512,6 +574,9 @@ pub async fn table_schema(
         if column_type.is_character_type() {
             collation = metadata.character_collations.get(character_index).copied();
             character_index += 1;
+        } else if has_collation_metadata(column_type) {
+            // GEOMETRY has a (binary) collation in the list, too.
+            character_index += 1;
         } else if column_type.is_enum_or_set_type() {
             collation = metadata.enum_set_collations.get(enum_set_index).copied();
             enum_set_index += 1;
@@ -527,16 +592,28 @@ pub async fn table_schema(
             }
         }
 
-        let mut elements = Vec::new();
+        let mut raw_labels = None;
         if column_type.is_enum_type() {
-            elements = metadata.enum_labels.get(enum_index).cloned().unwrap_or_default();
+            raw_labels = metadata.enum_labels.get(enum_index);
             enum_index += 1;
         } else if column_type.is_set_type() {
-            elements = metadata.set_labels.get(set_index).cloned().unwrap_or_default();
+            raw_labels = metadata.set_labels.get(set_index);
             set_index += 1;
         }
-        if elements.is_empty() && column_type.is_enum_or_set_type() {
-            elements = catalog_column.map(|c| parse_labels(&c.column_type)).unwrap_or_default();
+        let mut elements = Vec::new();
+        if column_type.is_enum_or_set_type() {
+            // The binlog's labels are in the column's charset; information_schema's are text already.
+            let from_event = raw_labels.and_then(|labels| labels_as_text(labels, &charset.name));
+            let from_catalog = catalog_column.map(|c| parse_labels(&c.column_type));
+            elements = match (from_event, from_catalog, raw_labels) {
+                (Some(labels), _, _) => labels,
+                (None, Some(labels), _) if !labels.is_empty() => labels,
+                (None, _, Some(raw)) => raw
+                    .iter()
+                    .map(|label| String::from_utf8_lossy(label).into_owned())
+                    .collect(),
+                (None, _, None) => Vec::new(),
+            };
         }
 
         let code = *column_type as u8;
@@ -550,6 +627,14 @@ pub async fn table_schema(
             }
             _ => (0, 0),
         };
+        // A CHAR/BINARY column's metadata holds its real type and byte length (MySQL's
+        // `Field_string::save_field_metadata`); BINARY values are padded back to it.
+        let fixed_length = match raw_metadata {
+            [real_type, low] if code == type_code::STRING && charset.is_binary() => {
+                u32::from(*low) | ((u32::from(*real_type & 0x30) ^ 0x30) << 4)
+            }
+            _ => 0,
+        };
         columns.push(ColumnSchema {
             name,
             type_code: code,
@@ -558,6 +643,7 @@ pub async fn table_schema(
             precision,
             scale,
             elements,
+            fixed_length,
         });
     }
 
@@ -665,6 +751,24 @@ mod tests {
             choose_row_key(&columns, &[key("uk_a", "a")]),
             ("PRIMARY".to_owned(), vec![])
         );
+    }
+
+    #[test]
+    fn binlog_labels_become_text_in_their_charset() {
+        assert_eq!(
+            labels_as_text(&[b"caf\xe9".to_vec(), b"\x80".to_vec()], "latin1"),
+            Some(vec!["café".to_owned(), "€".to_owned()])
+        );
+        assert_eq!(
+            labels_as_text(&["🐬".as_bytes().to_vec()], "utf8mb4"),
+            Some(vec!["🐬".to_owned()])
+        );
+        assert_eq!(
+            labels_as_text(&[b"\xd6\xd0".to_vec()], "gbk"),
+            None,
+            "read from the catalog"
+        );
+        assert_eq!(declared_length("binary(16)"), 16);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
-use crate::change::{ColumnValue, Operation, Origin, RowChange, TableSchema, TransactionInfo};
+use crate::change::{ColumnSchema, ColumnValue, Operation, Origin, RowChange, TableSchema, TransactionInfo, type_code};
 use crate::source::SourceError;
 use crate::source::decode::decode_selected;
 use crate::source::position::{BinlogPosition, RecordPosition};
@@ -65,9 +65,39 @@ fn quote(identifier: &str) -> String {
     format!("`{}`", identifier.replace('`', "``"))
 }
 
-/// The `SELECT` of a chunk: all columns in table order, keyset-paginated on the primary key.
+/// How a column is selected so its value arrives as the binlog carries it: character data as its raw
+/// bytes in the column's charset (the session would convert it to its own charset), ENUM and SET as
+/// their labels in UTF-8 (information_schema, where the schema's labels come from, cannot hold
+/// characters outside the BMP on MariaDB).
+fn value_expression(column: &ColumnSchema) -> String {
+    let name = quote(&column.name);
+    match column.type_code {
+        type_code::ENUM | type_code::SET => format!("CONVERT({name} USING utf8mb4)"),
+        type_code::VARCHAR
+        | type_code::VAR_STRING
+        | type_code::STRING
+        | type_code::BLOB
+        | type_code::TINY_BLOB
+        | type_code::MEDIUM_BLOB
+        | type_code::LONG_BLOB
+            if !column.charset.is_binary() =>
+        {
+            format!("CAST({name} AS BINARY)")
+        }
+        _ => name,
+    }
+}
+
+/// The `SELECT` of a chunk: every column's value in table order (see [`value_expression`]), then the
+/// primary key's columns as they are, keyset-paginated on the primary key.
 pub fn chunk_query(table: &TableSchema, after_key: bool, chunk_size: usize) -> String {
-    let columns: Vec<String> = table.columns.iter().map(|c| quote(&c.name)).collect();
+    let mut columns: Vec<String> = table.columns.iter().map(value_expression).collect();
+    let key: Vec<String> = table
+        .primary_key
+        .iter()
+        .map(|&i| quote(&table.columns[i].name))
+        .collect();
+    columns.extend(key.iter().cloned());
     let mut sql = format!(
         "SELECT {} FROM {}.{}",
         columns.join(", "),
@@ -77,11 +107,6 @@ pub fn chunk_query(table: &TableSchema, after_key: bool, chunk_size: usize) -> S
     if table.primary_key.is_empty() {
         return sql;
     }
-    let key: Vec<String> = table
-        .primary_key
-        .iter()
-        .map(|&i| quote(&table.columns[i].name))
-        .collect();
     if after_key {
         let marks = vec!["?"; key.len()].join(", ");
         sql.push_str(&format!(" WHERE ({}) > ({marks})", key.join(", ")));
@@ -194,11 +219,7 @@ impl ChunkReader {
         for (index, row) in rows.into_iter().enumerate() {
             let values = row.unwrap();
             if full && index + 1 == row_count {
-                last_key = table
-                    .primary_key
-                    .iter()
-                    .map(|&i| KeyValue::from_sql(&values[i]))
-                    .collect();
+                last_key = values[table.columns.len()..].iter().map(KeyValue::from_sql).collect();
             }
             let mut row_values = Vec::with_capacity(values.len());
             for (column, value) in table.columns.iter().zip(values) {
@@ -227,7 +248,7 @@ impl ChunkReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::change::{ColumnSchema, TableName};
+    use crate::change::{Charset, TableName};
 
     fn table(primary_key: Vec<usize>) -> TableSchema {
         let column = |name: &str| ColumnSchema::new(name, 3);
@@ -243,11 +264,31 @@ mod tests {
     fn chunks_page_by_key_never_by_offset() {
         assert_eq!(
             chunk_query(&table(vec![2, 0]), true, 500),
-            "SELECT `a`, `b`, `c` FROM `shop`.`order``s` WHERE (`c`, `a`) > (?, ?) ORDER BY `c`, `a` LIMIT 500"
+            "SELECT `a`, `b`, `c`, `c`, `a` FROM `shop`.`order``s` WHERE (`c`, `a`) > (?, ?) ORDER BY `c`, `a` LIMIT 500"
         );
         assert_eq!(
             chunk_query(&table(vec![0]), false, 10),
-            "SELECT `a`, `b`, `c` FROM `shop`.`order``s` ORDER BY `a` LIMIT 10"
+            "SELECT `a`, `b`, `c`, `a` FROM `shop`.`order``s` ORDER BY `a` LIMIT 10"
+        );
+    }
+
+    #[test]
+    fn character_data_is_read_as_raw_bytes_and_labels_as_utf8() {
+        let mut text = ColumnSchema::new("t", type_code::VARCHAR);
+        text.charset = Charset { name: "latin1".into() };
+        let table = TableSchema {
+            name: TableName::new("db", "t"),
+            columns: vec![
+                text,
+                ColumnSchema::new("e", type_code::ENUM),
+                ColumnSchema::new("b", type_code::VARCHAR),
+            ],
+            primary_key: vec![0],
+            key_name: "PRIMARY".into(),
+        };
+        assert_eq!(
+            chunk_query(&table, false, 10),
+            "SELECT CAST(`t` AS BINARY), CONVERT(`e` USING utf8mb4), `b`, `t` FROM `db`.`t` ORDER BY `t` LIMIT 10"
         );
     }
 
