@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds every plugin of the plugins workspace (plugins/Cargo.toml) for wasm32-wasip2, release, and
-# copies each component to examples/plugins/<name>.wasm, where the example configs load it from.
-# The copies are build output: *.wasm is gitignored.
+# Builds every plugin into examples/plugins/<name>.wasm, where the example configs load it from:
+#   - the Rust plugins of the plugins workspace (plugins/Cargo.toml), for wasm32-wasip2, release;
+#   - plugins/reference-python with componentize-py;
+#   - plugins/reference-js with ComponentizeJS.
+# The Python and JavaScript toolchains come from scripts/install.sh. The components are build output:
+# *.wasm is gitignored.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,3 +36,16 @@ while IFS= read -r component; do
   cp "$component" "$destination"
   echo "$destination"
 done <<<"$components"
+
+componentize_py="$SLUICE_PYTHON_VENV/bin/componentize-py"
+componentize_js="$SLUICE_NODE_DIR/node_modules/@bytecodealliance/componentize-js/src/componentize.js"
+if [[ ! -x "$componentize_py" || ! -f "$componentize_js" ]]; then
+  echo "build-plugins: componentize-py or ComponentizeJS is missing; run scripts/install.sh" >&2
+  exit 1
+fi
+
+"$componentize_py" --wit-path "$repo/wit" --world full-plugin componentize app \
+  --python-path "$repo/plugins/reference-python" --output "$out/reference_python.wasm" >/dev/null
+echo "$out/reference_python.wasm"
+
+SLUICE_COMPONENTIZE_JS="$componentize_js" node "$repo/plugins/reference-js/build.mjs" "$out/reference_js.wasm"

@@ -4,12 +4,17 @@
 #   - MariaDB server binaries (Debian's mariadb-server; the system service is never started)
 #   - the wasm32-wasip2 Rust target, for building plugins
 #   - tansu, a Kafka-protocol broker, built once from crates.io and cached outside the clone
+#   - componentize-py (PyPI) in a venv, and ComponentizeJS (npm), for the Python and JavaScript
+#     example plugins, at the versions pinned in plugins/reference-python/requirements.txt and
+#     plugins/reference-js/package-lock.json
 #
 # Idempotent: every step checks first. The cache lives in $SLUICE_CACHE (default ~/.cache/sluice) so a
 # fresh clone on the same machine (CI) reuses the tansu binary and the cargo target directory.
 set -euo pipefail
 
-SLUICE_CACHE="${SLUICE_CACHE:-$HOME/.cache/sluice}"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/env.sh
+source "$repo/scripts/env.sh"
 TANSU_VERSION="${TANSU_VERSION:-}"
 mkdir -p "$SLUICE_CACHE"
 
@@ -23,6 +28,11 @@ dpkg -s libsasl2-dev >/dev/null 2>&1 || need_apt+=(libsasl2-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
 dpkg -s libzstd-dev >/dev/null 2>&1 || need_apt+=(libzstd-dev)
+# The Python and JavaScript plugin toolchains: a Python with venv and pip, and Node.js 18+ with npm.
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "installing Debian packages: ${need_apt[*]}"
@@ -54,4 +64,32 @@ if [ ! -x "$tansu_bin" ]; then
         cargo install tansu --locked --features libsql,dynostore --root "$SLUICE_CACHE/tansu" "${version_arg[@]}"
     rm -rf "$SLUICE_CACHE/tansu-build"
 fi
+# Each toolchain is (re)installed when the file pinning it changes: a stamp beside it holds the hash of
+# the pinning file it was installed from.
+install_stamp() { sha256sum "$1" | cut -d' ' -f1; }
+
+python_requirements="$repo/plugins/reference-python/requirements.txt"
+python_stamp="$SLUICE_PYTHON_VENV/.sluice-requirements"
+if [ "$(cat "$python_stamp" 2>/dev/null)" != "$(install_stamp "$python_requirements")" ] \
+    || [ ! -x "$SLUICE_PYTHON_VENV/bin/componentize-py" ]; then
+    log "installing componentize-py into $SLUICE_PYTHON_VENV"
+    rm -rf "$SLUICE_PYTHON_VENV"
+    python3 -m venv "$SLUICE_PYTHON_VENV"
+    "$SLUICE_PYTHON_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$python_requirements"
+    install_stamp "$python_requirements" >"$python_stamp"
+fi
+
+node_lock="$repo/plugins/reference-js/package-lock.json"
+node_stamp="$SLUICE_NODE_DIR/.sluice-package-lock"
+if [ "$(cat "$node_stamp" 2>/dev/null)" != "$(install_stamp "$node_lock")" ] \
+    || [ ! -d "$SLUICE_NODE_DIR/node_modules/@bytecodealliance/componentize-js" ]; then
+    log "installing ComponentizeJS into $SLUICE_NODE_DIR"
+    rm -rf "$SLUICE_NODE_DIR"
+    mkdir -p "$SLUICE_NODE_DIR"
+    cp "$repo/plugins/reference-js/package.json" "$node_lock" "$SLUICE_NODE_DIR/"
+    (cd "$SLUICE_NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+    install_stamp "$node_lock" >"$node_stamp"
+fi
+
 log "ready: mariadbd=$(command -v mariadbd || echo /usr/sbin/mariadbd) tansu=$tansu_bin"
+log "ready: componentize-py=$SLUICE_PYTHON_VENV/bin/componentize-py componentize-js=$SLUICE_NODE_DIR/node_modules"
