@@ -12,11 +12,40 @@ use crate::change::{ColumnSchema, ColumnValue, DateTimeValue, TableSchema, TimeV
 
 /// Why one value could not be given a meaning. The caller adds the table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("column `{column}` (type code {type_code}): {detail}")]
+#[error("column `{column}` ({}, type code {type_code}): {detail}", type_name(*.type_code))]
 pub struct ValueError {
     pub column: String,
     pub type_code: u8,
     pub detail: String,
+}
+
+/// The SQL name of a binlog column type, for messages.
+pub fn type_name(type_code: u8) -> &'static str {
+    match type_code {
+        type_code::DECIMAL | type_code::NEWDECIMAL => "DECIMAL",
+        type_code::TINY => "TINYINT",
+        type_code::SHORT => "SMALLINT",
+        type_code::INT24 => "MEDIUMINT",
+        type_code::LONG => "INT",
+        type_code::LONGLONG => "BIGINT",
+        type_code::FLOAT => "FLOAT",
+        type_code::DOUBLE => "DOUBLE",
+        type_code::TIMESTAMP | type_code::TIMESTAMP2 => "TIMESTAMP",
+        type_code::DATE | type_code::NEWDATE => "DATE",
+        type_code::TIME | type_code::TIME2 => "TIME",
+        type_code::DATETIME | type_code::DATETIME2 => "DATETIME",
+        type_code::YEAR => "YEAR",
+        type_code::VARCHAR | type_code::VAR_STRING => "VARCHAR/VARBINARY",
+        type_code::STRING => "CHAR/BINARY",
+        type_code::BIT => "BIT",
+        type_code::JSON => "JSON",
+        type_code::ENUM => "ENUM",
+        type_code::SET => "SET",
+        type_code::TINY_BLOB | type_code::MEDIUM_BLOB | type_code::LONG_BLOB | type_code::BLOB => "BLOB/TEXT",
+        type_code::GEOMETRY => "GEOMETRY",
+        type_code::NULL => "whole row",
+        _ => "unknown type",
+    }
 }
 
 /// Decodes one row image, aligned with `schema.columns`.
@@ -24,9 +53,10 @@ pub fn decode_row(schema: &TableSchema, mut row: BinlogRow) -> Result<Vec<Column
     if row.len() != schema.columns.len() {
         return Err(ValueError {
             column: String::from("*"),
-            type_code: 0,
+            type_code: type_code::NULL,
             detail: format!(
-                "the row image has {} of {} columns; set binlog_row_image=FULL on the server",
+                "the row image has {} of {} columns; set binlog_row_image=FULL on the server (MySQL leaves \
+                 the hidden columns of functional indexes out even then: such tables cannot be captured)",
                 row.len(),
                 schema.columns.len()
             ),
@@ -95,7 +125,7 @@ pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Col
         BinlogValue::JsonDiff(_) => {
             return Err(error(
                 column,
-                "partial JSON update (binlog_row_value_options=PARTIAL_JSON) is not supported; turn it off",
+                "partial JSON update (binlog_row_value_options=PARTIAL_JSON) is not supported; set binlog_row_value_options='' on the server",
             ));
         }
     };
