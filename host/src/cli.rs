@@ -43,6 +43,32 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Work with plugins without a database or broker.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Run a plugin over recorded changes and print, per change, what would be published.
+    ///
+    /// The input has one JSON change per line (see `sluice::plugin::recorded`); the output one JSON
+    /// object per change, in order. Exits 4 if the plugin cannot be loaded, traps or fails.
+    Test {
+        /// The plugin component (`.wasm`).
+        plugin: PathBuf,
+        /// The recorded changes, one JSON object per line.
+        #[arg(long, short)]
+        input: PathBuf,
+        /// A `key=value` entry of the plugin's config; repeat for more.
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        config: Vec<String>,
+        /// Changes per plugin call.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+    },
 }
 
 fn init_tracing() {
@@ -64,6 +90,28 @@ pub fn main() -> ExitCode {
     init_tracing();
     match cli.command {
         Command::Run { config } => run_command(&config),
+        Command::Plugin {
+            command:
+                PluginCommand::Test {
+                    plugin,
+                    input,
+                    config,
+                    batch,
+                },
+        } => plugin_test_command(&plugin, &input, &config, batch),
+    }
+}
+
+fn plugin_test_command(plugin: &std::path::Path, input: &std::path::Path, config: &[String], batch: usize) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(exit_code::FAILURE, &error),
+    };
+    let result = runtime.block_on(crate::plugin::testing::run(plugin, input, config, batch.max(1)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(crate::plugin::testing::TestError::Input(message)) => fail(exit_code::CONFIG, &message),
+        Err(crate::plugin::testing::TestError::Plugin(error)) => fail(exit_code::PLUGIN, &error),
     }
 }
 

@@ -189,6 +189,8 @@ pub struct RawPipeline {
     /// Messages sent to Kafka but not yet acknowledged, at most.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
+    /// Where compiled plugins are cached; default: `plugin-cache` beside the checkpoint file.
+    pub plugin_cache_dir: Option<PathBuf>,
 }
 
 impl Default for RawPipeline {
@@ -197,6 +199,7 @@ impl Default for RawPipeline {
             batch_max_changes: default_batch_max_changes(),
             channel_capacity: default_channel_capacity(),
             max_in_flight: default_max_in_flight(),
+            plugin_cache_dir: None,
         }
     }
 }
@@ -211,6 +214,29 @@ pub struct RawPlugin {
     /// Passed to the plugin's `init`.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// CPU time one call may take before it traps, in milliseconds.
+    #[serde(default = "default_cpu_budget_ms")]
+    pub cpu_budget_ms: u64,
+    /// Linear memory one instance may use, in MiB.
+    #[serde(default = "default_memory_limit_mib")]
+    pub memory_limit_mib: usize,
+    /// What happens to changes the plugin traps or fails on: `halt`, `skip` or `dead_letter`.
+    #[serde(default)]
+    pub on_failure: RawFailurePolicy,
+    /// The topic of `on_failure = "dead_letter"`.
+    pub dead_letter_topic: Option<String>,
+    /// Load a new version when the file changes.
+    #[serde(default = "default_true")]
+    pub reload: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawFailurePolicy {
+    #[default]
+    Halt,
+    Skip,
+    DeadLetter,
 }
 
 fn default_snapshot_mode() -> SnapshotMode {
@@ -251,6 +277,12 @@ fn default_channel_capacity() -> usize {
 }
 fn default_max_in_flight() -> usize {
     100_000
+}
+fn default_cpu_budget_ms() -> u64 {
+    1_000
+}
+fn default_memory_limit_mib() -> usize {
+    256
 }
 fn default_metrics_address() -> String {
     "127.0.0.1:9187".into()
@@ -395,6 +427,7 @@ pub struct PipelineConfig {
     pub batch_max_changes: usize,
     pub channel_capacity: usize,
     pub max_in_flight: usize,
+    pub plugin_cache_dir: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -411,6 +444,9 @@ pub struct PluginConfig {
     pub name: String,
     pub path: PathBuf,
     pub config: BTreeMap<String, String>,
+    pub limits: crate::plugin::PluginLimits,
+    pub on_failure: crate::plugin::FailurePolicy,
+    pub reload: bool,
 }
 
 /// The validated configuration the daemon runs with.
@@ -500,6 +536,7 @@ impl Config {
                 }
             },
         };
+        let checkpoint_path = base.join(&raw.checkpoint.path);
         let metrics_address = if raw.metrics.enabled {
             let address = raw.metrics.address.parse().map_err(|_| {
                 invalid(
@@ -522,10 +559,42 @@ impl Config {
                     format!("plugin name `{}` is used twice; names must be unique", plugin.name),
                 ));
             }
+            let key = |name: &str| format!("plugins[{index}].{name}");
+            if plugin.cpu_budget_ms == 0 {
+                return Err(invalid(&key("cpu_budget_ms"), "must be at least 1"));
+            }
+            if plugin.memory_limit_mib == 0 {
+                return Err(invalid(&key("memory_limit_mib"), "must be at least 1"));
+            }
+            let on_failure = match (plugin.on_failure, plugin.dead_letter_topic) {
+                (RawFailurePolicy::DeadLetter, Some(topic)) if !topic.trim().is_empty() => {
+                    crate::plugin::FailurePolicy::DeadLetter { topic }
+                }
+                (RawFailurePolicy::DeadLetter, _) => {
+                    return Err(invalid(
+                        &key("dead_letter_topic"),
+                        "`on_failure = \"dead_letter\"` needs the topic to publish failed changes to",
+                    ));
+                }
+                (_, Some(_)) => {
+                    return Err(invalid(
+                        &key("dead_letter_topic"),
+                        "is only used with `on_failure = \"dead_letter\"`",
+                    ));
+                }
+                (RawFailurePolicy::Halt, None) => crate::plugin::FailurePolicy::Halt,
+                (RawFailurePolicy::Skip, None) => crate::plugin::FailurePolicy::Skip,
+            };
             plugins.push(PluginConfig {
                 name: plugin.name,
                 path: base.join(plugin.path),
                 config: plugin.config,
+                limits: crate::plugin::PluginLimits {
+                    cpu_budget: std::time::Duration::from_millis(plugin.cpu_budget_ms),
+                    memory_bytes: plugin.memory_limit_mib << 20,
+                },
+                on_failure,
+                reload: plugin.reload,
             });
         }
         Ok(Self {
@@ -539,13 +608,19 @@ impl Config {
                 options: raw.kafka.options,
             },
             checkpoint: CheckpointConfig {
-                path: base.join(raw.checkpoint.path),
+                path: checkpoint_path.clone(),
                 interval_ms: raw.checkpoint.interval_ms,
             },
             pipeline: PipelineConfig {
                 batch_max_changes: pipeline.batch_max_changes,
                 channel_capacity: pipeline.channel_capacity,
                 max_in_flight: pipeline.max_in_flight,
+                plugin_cache_dir: match pipeline.plugin_cache_dir {
+                    Some(directory) => base.join(directory),
+                    None => checkpoint_path
+                        .parent()
+                        .map_or_else(|| PathBuf::from("plugin-cache"), |parent| parent.join("plugin-cache")),
+                },
             },
             snapshot: SnapshotConfig {
                 mode: snapshot.mode,

@@ -29,11 +29,12 @@ use crate::change::Change;
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
 use crate::config::{Config, SnapshotMode};
 use crate::encode::dts_avro::DtsAvroEncoder;
-use crate::encode::{EncodeError, OutMessage, key};
+use crate::encode::{EncodeError, FailureHeaders, OutMessage, key};
 use crate::metrics::Metrics;
 use crate::metrics::endpoint::{Endpoint, EndpointError};
 use crate::plugin::PluginError;
-use crate::plugin::chain::{PluginChain, Routed};
+use crate::plugin::chain::{PluginChain, Routed, RoutedChange, Routing};
+use crate::plugin::engine::PluginEngine;
 use crate::shutdown::{self, Shutdown};
 use crate::sink::SinkError;
 use crate::sink::kafka::KafkaSink;
@@ -105,7 +106,12 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         }
         None => None,
     };
-    let chain = PluginChain::load(&config.plugins).await?;
+    let engine = if config.plugins.is_empty() {
+        None
+    } else {
+        Some(PluginEngine::new(Some(&config.pipeline.plugin_cache_dir))?)
+    };
+    let chain = PluginChain::load(&config.plugins, engine.as_ref(), metrics.clone()).await?;
 
     let Some(mut conn) = connect_with_retry(&config.source, "settings check", &mut shutdown).await? else {
         return Ok(());
@@ -265,7 +271,23 @@ async fn run_encoder(
                     next_record_id += 1;
                     let key = row.routing.key.clone().or_else(|| key::primary_key(&row.change));
                     let topic = row.routing.topic.unwrap_or_else(|| default_topic.clone());
-                    outgoing.push(Outgoing::Message(OutMessage { topic, key, payload }));
+                    let mut message = OutMessage::new(topic, key, payload);
+                    message.partition = row.routing.partition;
+                    outgoing.push(Outgoing::Message(message));
+                }
+                Routed::DeadLetter(dead) => {
+                    let row = RoutedChange {
+                        change: dead.change,
+                        routing: Routing::default(),
+                    };
+                    let payload = encoder.encode(next_record_id, &row)?;
+                    next_record_id += 1;
+                    let mut message = OutMessage::new(dead.topic, key::primary_key(&row.change), payload);
+                    message.failure = Some(Box::new(FailureHeaders {
+                        plugin: dead.plugin,
+                        error: dead.error,
+                    }));
+                    outgoing.push(Outgoing::Message(message));
                 }
                 Routed::Commit(commit) => {
                     outgoing.push(Outgoing::Commit(CommitMark {

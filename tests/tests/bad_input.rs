@@ -120,7 +120,7 @@ fn a_component_without_the_contract_exits_4_naming_the_world() {
         stderr.contains("does not implement the sluice plugin contract"),
         "{stderr}"
     );
-    assert!(stderr.contains("row-plugin"), "{stderr}");
+    assert!(stderr.contains("full-plugin"), "{stderr}");
 }
 
 #[test]
@@ -132,7 +132,9 @@ fn a_metrics_address_in_use_exits_2_naming_the_key() {
     let (code, stderr) = run_to_exit(&text);
     assert_eq!(code, Some(EXIT_CONFIG), "{stderr}");
     assert!(
-        stderr.contains(&format!("cannot serve metrics on `{address}` (config key `metrics.address`)")),
+        stderr.contains(&format!(
+            "cannot serve metrics on `{address}` (config key `metrics.address`)"
+        )),
         "{stderr}"
     );
 }

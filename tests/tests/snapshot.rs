@@ -236,7 +236,11 @@ async fn a_snapshot_under_concurrent_writes_hands_over_exactly() -> anyhow::Resu
     wait_for_snapshots(&checkpoint).await?;
     let (status, metrics) = http_get(&metrics_address, "/metrics").await?;
     assert_eq!(status, 200, "{metrics}");
-    assert_eq!(http_get(&metrics_address, "/ready").await?.0, 200, "streaming means ready");
+    assert_eq!(
+        http_get(&metrics_address, "/ready").await?.0,
+        200,
+        "streaming means ready"
+    );
     assert_eq!(http_get(&metrics_address, "/health").await?.0, 200);
     let transactions = workload.stop().await?;
     assert!(transactions > 0, "the writers ran during the snapshot");
@@ -255,8 +259,15 @@ async fn a_snapshot_under_concurrent_writes_hands_over_exactly() -> anyhow::Resu
             .filter(|r| r.object_name.as_deref() == Some(table) && r.tags.iter().any(|(k, _)| k == "snapshot"))
             .count();
         let series = |name: &str| format!("sluice_snapshot_{name}{{table=\"{table}\"}}");
-        assert_eq!(metric_value(&metrics, &series("rows_done")), Some(published as f64), "{metrics}");
-        assert_eq!(metric_value(&metrics, &series("rows_read_total")), Some(published as f64));
+        assert_eq!(
+            metric_value(&metrics, &series("rows_done")),
+            Some(published as f64),
+            "{metrics}"
+        );
+        assert_eq!(
+            metric_value(&metrics, &series("rows_read_total")),
+            Some(published as f64)
+        );
         assert_eq!(metric_value(&metrics, &series("running")), Some(0.0));
         assert_eq!(metric_value(&metrics, &series("tables_finished_total")), Some(1.0));
         assert!(metric_value(&metrics, &series("rows_estimated")).is_some_and(|rows| rows > 0.0));

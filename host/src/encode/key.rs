@@ -9,15 +9,19 @@
 use crate::change::{ColumnValue, RowChange, TimeValue};
 
 pub fn primary_key(change: &RowChange) -> Option<Vec<u8>> {
+    columns_key(change, &change.table.primary_key)
+}
+
+/// The key made of the given columns (indexes into the table's columns), in the same form.
+pub fn columns_key(change: &RowChange, columns: &[usize]) -> Option<Vec<u8>> {
     let image = change.after.as_ref().or(change.before.as_ref())?;
-    if change.table.primary_key.is_empty() {
+    if columns.is_empty() {
         return None;
     }
-    let values: Vec<serde_json::Value> = change
-        .table
-        .primary_key
+    let values: Vec<serde_json::Value> = columns
         .iter()
-        .map(|&index| key_value(&image[index]))
+        .filter_map(|&index| image.get(index))
+        .map(key_value)
         .collect();
     serde_json::to_vec(&values).ok()
 }

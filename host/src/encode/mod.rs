@@ -9,6 +9,29 @@ pub struct OutMessage {
     pub topic: String,
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
+    /// The partition a plugin chose; `None` leaves it to the partitioner.
+    pub partition: Option<i32>,
+    /// Why a dead-lettered change failed; `None` for every other message.
+    pub failure: Option<Box<FailureHeaders>>,
+}
+
+/// The headers of a dead-lettered message: which plugin failed on it, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureHeaders {
+    pub plugin: String,
+    pub error: String,
+}
+
+impl OutMessage {
+    pub fn new(topic: String, key: Option<Vec<u8>>, payload: Vec<u8>) -> Self {
+        Self {
+            topic,
+            key,
+            payload,
+            partition: None,
+            failure: None,
+        }
+    }
 }
 
 /// Why a change could not be encoded. Names the table and column to look at.

@@ -38,6 +38,70 @@ pub struct Metrics {
     registry: Registry,
     ready: AtomicBool,
     pub snapshot: SnapshotMetrics,
+    pub plugins: PluginMetrics,
+}
+
+/// The `plugin` label.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabel {
+    pub plugin: String,
+}
+
+/// The `plugin` and `policy` labels.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginPolicyLabel {
+    pub plugin: String,
+    pub policy: String,
+}
+
+/// Plugin versions and failures.
+#[derive(Default)]
+pub struct PluginMetrics {
+    swaps: Family<PluginLabel, Counter>,
+    refusals: Family<PluginLabel, Counter>,
+    failures: Family<PluginPolicyLabel, Counter>,
+}
+
+impl PluginMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "swaps",
+            "New plugin versions swapped in at a transaction boundary",
+            self.swaps.clone(),
+        );
+        registry.register(
+            "refusals",
+            "New plugin files refused (not a component, wrong contract, failed init); the old version kept running",
+            self.refusals.clone(),
+        );
+        registry.register(
+            "failures",
+            "Changes a plugin trapped or failed on, by the policy applied (skip, dead_letter)",
+            self.failures.clone(),
+        );
+    }
+
+    fn label(plugin: &str) -> PluginLabel {
+        PluginLabel {
+            plugin: plugin.to_owned(),
+        }
+    }
+
+    pub fn swapped(&self, plugin: &str) {
+        self.swaps.get_or_create(&Self::label(plugin)).inc();
+    }
+
+    pub fn refused(&self, plugin: &str) {
+        self.refusals.get_or_create(&Self::label(plugin)).inc();
+    }
+
+    pub fn failed(&self, plugin: &str, policy: &str) {
+        let label = PluginPolicyLabel {
+            plugin: plugin.to_owned(),
+            policy: policy.to_owned(),
+        };
+        self.failures.get_or_create(&label).inc();
+    }
 }
 
 /// How far the snapshots got, per table.
@@ -62,10 +126,13 @@ impl Metrics {
         let mut registry = Registry::with_prefix("sluice");
         let snapshot = SnapshotMetrics::default();
         snapshot.register(registry.sub_registry_with_prefix("snapshot"));
+        let plugins = PluginMetrics::default();
+        plugins.register(registry.sub_registry_with_prefix("plugin"));
         Self {
             registry,
             ready: AtomicBool::new(false),
             snapshot,
+            plugins,
         }
     }
 

@@ -1,16 +1,32 @@
 //! Running the configured plugins over a batch of changes.
 //!
-//! Plugins run in config order. A change dropped by one plugin is not shown to the next; a kept
-//! change's routing is the sum of the choices made so far, a later plugin's choice winning. Commits
-//! pass through untouched, in place, so transaction boundaries survive the chain.
+//! Plugins run in config order, each in the roles it exports:
+//! - a **filter** sees the kept changes of its tables and operations; a dropped change is not shown to
+//!   later plugins, and a masked value is what later plugins see;
+//! - a **mapping** is asked once per table shape, with the mapping of the plugins before it, and per row
+//!   only for tables whose mapping asks for it.
+//!
+//! A plugin call that traps, errs or answers wrongly follows the plugin's failure policy: `halt` fails
+//! the batch (the pipeline stops before the checkpoint moves past it), `skip` and `dead-letter` find the
+//! changes it fails on by calling again change by change (on a fresh instance after a trap), and drop or
+//! dead-letter only those.
+//!
+//! Commits pass through untouched, in place, so transaction boundaries survive the chain. A new
+//! version of a plugin (see `reload`) is swapped in only at a transaction boundary.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::change::{Change, ColumnValue, Commit, Operation, RowChange, TableSchema, type_code};
+use tokio::sync::mpsc;
+
+use crate::change::{Change, ColumnValue, Commit, RowChange, TableSchema};
 use crate::config::PluginConfig;
-use crate::plugin::PluginError;
-use crate::plugin::engine::{LoadedPlugin, PluginEngine, wit};
+use crate::metrics::Metrics;
+use crate::plugin::engine::{PluginCode, PluginEngine, PluginInstance, roles, wit};
+use crate::plugin::interest::Interest;
+use crate::plugin::lower::{lift_value, lower_change, lower_table};
+use crate::plugin::reload::{self, Reloaded};
+use crate::plugin::{FailurePolicy, PluginError};
 
 /// Where and how to publish a kept change; `None` leaves the host's default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,197 +34,771 @@ pub struct Routing {
     pub topic: Option<String>,
     pub key: Option<Vec<u8>>,
     pub object_name: Option<String>,
+    pub partition: Option<i32>,
+    /// `name@version` of every plugin of the chain that handled the change, comma-separated.
+    pub plugins: Option<Arc<str>>,
 }
 
-impl Routing {
-    fn merge(&mut self, later: wit::Routing) {
-        if later.topic.is_some() {
-            self.topic = later.topic;
-        }
-        if later.key.is_some() {
-            self.key = later.key;
-        }
-        if later.object_name.is_some() {
-            self.object_name = later.object_name;
-        }
-    }
-}
-
-/// A change that survived the chain, with the routing the plugins chose.
+/// A change that survived the chain, with the routing the plugins chose. Its table is the published
+/// shape: renamed and removed columns are already applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoutedChange {
     pub change: RowChange,
     pub routing: Routing,
 }
 
+/// A change a plugin failed on, to publish untouched to a dead-letter topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    pub change: RowChange,
+    pub topic: String,
+    pub plugin: String,
+    pub error: String,
+}
+
 /// What the chain hands to the encoder, in source order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Routed {
     Row(RoutedChange),
+    DeadLetter(DeadLetter),
     Commit(Commit),
+}
+
+/// A loaded version of one plugin: its code, a live instance, and what it asked to be shown.
+pub struct LoadedVersion {
+    pub code: PluginCode,
+    pub instance: PluginInstance,
+    pub interest: Interest,
+}
+
+/// Compiles, instantiates and initialises one configured plugin: the one path for startup and reload.
+pub async fn load_version(engine: &PluginEngine, settings: &PluginConfig) -> Result<LoadedVersion, PluginError> {
+    let code = engine.compile(&settings.name, &settings.path).await?;
+    instantiate(code, settings).await
+}
+
+async fn instantiate(code: PluginCode, settings: &PluginConfig) -> Result<LoadedVersion, PluginError> {
+    let config: Vec<(String, String)> = settings
+        .config
+        .iter()
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    let (instance, interest) = code.instantiate(&config, &settings.limits).await?;
+    let interest = Interest::from_wit(interest).map_err(|message| PluginError::InitFailed {
+        name: settings.name.clone(),
+        message: format!("its interest is malformed: {message}"),
+    })?;
+    Ok(LoadedVersion {
+        code,
+        instance,
+        interest,
+    })
+}
+
+/// One plugin of the chain.
+struct Link {
+    settings: PluginConfig,
+    version: LoadedVersion,
+    /// Per table shape (by address; the `Arc` kept here so the address is not reused).
+    tables: HashMap<usize, LinkTable>,
+}
+
+struct LinkTable {
+    _schema: Arc<TableSchema>,
+    wanted: bool,
+    carried: Vec<u32>,
+    lowered: wit::Table,
+    /// The mapping of this plugin and those before it, once asked.
+    mapping: Option<roles::TableMapping>,
+}
+
+/// How many table shapes each cache remembers before it starts over.
+const REMEMBERED_TABLES: usize = 4096;
+
+impl Link {
+    fn table(&mut self, schema: &Arc<TableSchema>) -> &mut LinkTable {
+        if self.tables.len() >= REMEMBERED_TABLES {
+            self.tables.clear();
+        }
+        let interest = &self.version.interest;
+        self.tables.entry(Arc::as_ptr(schema) as usize).or_insert_with(|| {
+            let carried = interest.carried(schema);
+            LinkTable {
+                _schema: schema.clone(),
+                wanted: interest.wants_table(schema),
+                lowered: lower_table(schema, &carried),
+                carried,
+                mapping: None,
+            }
+        })
+    }
+
+    fn policy(&self) -> &FailurePolicy {
+        &self.settings.on_failure
+    }
+
+    fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    /// A fresh instance of the same version, after a trap left the old one unusable.
+    async fn reinstantiate(&mut self) -> Result<(), PluginError> {
+        let fresh = instantiate(self.version.code.clone(), &self.settings).await?;
+        self.version.instance = fresh.instance;
+        Ok(())
+    }
+}
+
+/// The fate of one change in the chain.
+enum Fate {
+    Kept,
+    Dropped,
+    DeadLettered { plugin: String, error: String },
+}
+
+/// One row change on its way through the chain.
+struct Working {
+    change: RowChange,
+    /// The change as it came in, kept once a plugin edits it, for a later dead letter.
+    original: Option<RowChange>,
+    fate: Fate,
+    /// Indexes of columns a filter removed.
+    removed: Vec<u32>,
+    row: roles::RowMapping,
+}
+
+/// What the whole chain decided for one table shape.
+struct PublishedTable {
+    _schema: Arc<TableSchema>,
+    /// The table with renamed columns, if any were renamed.
+    renamed: Option<Arc<TableSchema>>,
+    topic: Option<String>,
+    object_name: Option<String>,
+    key_columns: Option<Vec<usize>>,
 }
 
 /// The loaded plugins, in config order.
 pub struct PluginChain {
-    plugins: Vec<LoadedPlugin>,
+    links: Vec<Link>,
+    reloads: Option<mpsc::Receiver<Reloaded>>,
+    /// New versions waiting for a transaction boundary, by link.
+    pending: Vec<Option<LoadedVersion>>,
+    /// Whether the last change handed through was a commit (or nothing was yet).
+    at_boundary: bool,
+    tag: Option<Arc<str>>,
+    published: HashMap<usize, PublishedTable>,
+    /// Tables with removed columns, by (table address, removed columns).
+    trimmed: HashMap<(usize, Vec<u32>), Arc<TableSchema>>,
+    keeps_originals: bool,
+    metrics: Arc<Metrics>,
 }
 
 impl PluginChain {
-    /// Loads every configured plugin; the first that fails stops the load.
-    pub async fn load(configs: &[PluginConfig]) -> Result<Self, PluginError> {
-        let mut plugins = Vec::with_capacity(configs.len());
-        if !configs.is_empty() {
-            let engine = PluginEngine::shared()?;
-            for config in configs {
-                let settings: Vec<(String, String)> = config
-                    .config
-                    .iter()
-                    .map(|(key, value)| (key.clone(), value.clone()))
-                    .collect();
-                let plugin = engine.load(&config.name, &config.path, &settings).await?;
-                tracing::info!(plugin = %config.name, path = %config.path.display(), "plugin loaded");
-                plugins.push(plugin);
-            }
-        }
-        Ok(Self { plugins })
+    /// A chain that does nothing: every change is kept as it is.
+    pub fn empty(metrics: Arc<Metrics>) -> Self {
+        Self::from_links(Vec::new(), None, metrics)
     }
 
-    /// Runs every plugin over the rows of `batch`, keeping commits in place.
-    pub async fn apply(&mut self, batch: Vec<Change>) -> Result<Vec<Routed>, PluginError> {
-        let mut routings: Vec<Option<Routing>> = batch
-            .iter()
-            .map(|change| matches!(change, Change::Row(_)).then(Routing::default))
-            .collect();
-        for plugin in &mut self.plugins {
-            let shown: Vec<usize> = (0..batch.len()).filter(|&index| routings[index].is_some()).collect();
-            if shown.is_empty() {
-                break;
-            }
-            let rows = shown.iter().map(|&index| match &batch[index] {
-                Change::Row(row) => row,
-                Change::Commit(_) => unreachable!("only rows carry a routing"),
+    /// Loads every configured plugin (the first that fails stops the load) and, for those with
+    /// `reload`, starts watching their files.
+    pub async fn load(
+        configs: &[PluginConfig],
+        engine: Option<&PluginEngine>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, PluginError> {
+        let Some(engine) = engine.filter(|_| !configs.is_empty()) else {
+            return Ok(Self::empty(metrics));
+        };
+        let mut links = Vec::with_capacity(configs.len());
+        for settings in configs {
+            let version = load_version(engine, settings).await?;
+            tracing::info!(
+                plugin = %settings.name,
+                path = %settings.path.display(),
+                version = version.code.version(),
+                filter = version.code.has_filter(),
+                mapping = version.code.has_mapping(),
+                ddl_policy = version.code.has_ddl_policy(),
+                "plugin loaded"
+            );
+            links.push(Link {
+                settings: settings.clone(),
+                version,
+                tables: HashMap::new(),
             });
-            let lowered = lower_batch(rows);
-            let decisions = plugin.handle(&lowered).await?;
-            for (index, decision) in shown.into_iter().zip(decisions) {
-                match decision {
-                    wit::Decision::Drop => routings[index] = None,
-                    wit::Decision::Keep(routing) => {
-                        if let Some(current) = routings[index].as_mut() {
-                            current.merge(routing);
-                        }
-                    }
+        }
+        let versions = links
+            .iter()
+            .map(|link| link.version.code.version().to_owned())
+            .collect();
+        let reloads = reload::watch(engine.clone(), configs, versions, metrics.clone());
+        Ok(Self::from_links(links, reloads, metrics))
+    }
+
+    fn from_links(links: Vec<Link>, reloads: Option<mpsc::Receiver<Reloaded>>, metrics: Arc<Metrics>) -> Self {
+        let mut chain = Self {
+            pending: links.iter().map(|_| None).collect(),
+            keeps_originals: links
+                .iter()
+                .any(|link| matches!(link.policy(), FailurePolicy::DeadLetter { .. })),
+            links,
+            reloads,
+            at_boundary: true,
+            tag: None,
+            published: HashMap::new(),
+            trimmed: HashMap::new(),
+            metrics,
+        };
+        chain.tag = chain.version_tag();
+        chain
+    }
+
+    fn version_tag(&self) -> Option<Arc<str>> {
+        if self.links.is_empty() {
+            return None;
+        }
+        let tag: Vec<String> = self
+            .links
+            .iter()
+            .map(|link| format!("{}@{}", link.name(), link.version.code.version()))
+            .collect();
+        Some(tag.join(",").into())
+    }
+
+    /// The `name@version` tag records handled by the current versions carry.
+    pub fn versions(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// Runs every plugin over the rows of `batch`, keeping commits in place. A new plugin version
+    /// waiting for a transaction boundary takes over right after the first commit of the batch.
+    pub async fn apply(&mut self, mut batch: Vec<Change>) -> Result<Vec<Routed>, PluginError> {
+        self.collect_reloads();
+        if self.at_boundary {
+            self.swap_pending();
+        }
+        let mut routed = Vec::with_capacity(batch.len());
+        let first_commit = batch.iter().position(|change| matches!(change, Change::Commit(_)));
+        if let Some(commit) = first_commit.filter(|_| self.pending.iter().any(Option::is_some)) {
+            let rest = batch.split_off(commit + 1);
+            routed.extend(self.apply_segment(batch).await?);
+            self.swap_pending();
+            batch = rest;
+        }
+        if let Some(last) = batch.last() {
+            self.at_boundary = matches!(last, Change::Commit(_));
+        }
+        routed.extend(self.apply_segment(batch).await?);
+        Ok(routed)
+    }
+
+    fn collect_reloads(&mut self) {
+        let Some(reloads) = self.reloads.as_mut() else {
+            return;
+        };
+        while let Ok(reloaded) = reloads.try_recv() {
+            let index = reloaded.index;
+            if self.links[index].version.code.version() == reloaded.version.code.version() {
+                continue;
+            }
+            self.pending[index] = Some(reloaded.version);
+        }
+    }
+
+    fn swap_pending(&mut self) {
+        let mut swapped = false;
+        for (link, pending) in self.links.iter_mut().zip(&mut self.pending) {
+            if let Some(version) = pending.take() {
+                tracing::info!(
+                    plugin = %link.settings.name,
+                    from = link.version.code.version(),
+                    to = version.code.version(),
+                    "plugin version swapped in at a transaction boundary"
+                );
+                self.metrics.plugins.swapped(&link.settings.name);
+                link.version = version;
+                link.tables.clear();
+                swapped = true;
+            }
+        }
+        if swapped {
+            self.published.clear();
+            self.trimmed.clear();
+            self.tag = self.version_tag();
+            self.keeps_originals = self
+                .links
+                .iter()
+                .any(|link| matches!(link.policy(), FailurePolicy::DeadLetter { .. }));
+        }
+    }
+
+    async fn apply_segment(&mut self, batch: Vec<Change>) -> Result<Vec<Routed>, PluginError> {
+        if self.links.is_empty() {
+            return Ok(batch
+                .into_iter()
+                .map(|change| match change {
+                    Change::Row(change) => Routed::Row(RoutedChange {
+                        change,
+                        routing: Routing::default(),
+                    }),
+                    Change::Commit(commit) => Routed::Commit(commit),
+                })
+                .collect());
+        }
+        let mut slots: Vec<Result<Working, Commit>> = batch
+            .into_iter()
+            .map(|change| match change {
+                Change::Row(change) => Ok(Working {
+                    change,
+                    original: None,
+                    fate: Fate::Kept,
+                    removed: Vec::new(),
+                    row: roles::RowMapping {
+                        topic: None,
+                        key: None,
+                        partition: None,
+                    },
+                }),
+                Change::Commit(commit) => Err(commit),
+            })
+            .collect();
+        for index in 0..self.links.len() {
+            if self.links[index].version.code.has_filter() {
+                run_filter(&mut self.links[index], &mut slots, self.keeps_originals, &self.metrics).await?;
+            }
+            if self.links[index].version.code.has_mapping() {
+                run_mapping(&mut self.links, index, &mut slots, &self.metrics).await?;
+            }
+        }
+        Ok(self.finish(slots))
+    }
+
+    /// Turns the chain's decisions into what the encoder publishes.
+    fn finish(&mut self, slots: Vec<Result<Working, Commit>>) -> Vec<Routed> {
+        let mut routed = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let working = match slot {
+                Ok(working) => working,
+                Err(commit) => {
+                    routed.push(Routed::Commit(commit));
+                    continue;
+                }
+            };
+            match working.fate {
+                Fate::Dropped => continue,
+                Fate::DeadLettered { plugin, error } => {
+                    let topic = self
+                        .links
+                        .iter()
+                        .find(|link| link.settings.name == plugin)
+                        .and_then(|link| match link.policy() {
+                            FailurePolicy::DeadLetter { topic } => Some(topic.clone()),
+                            _ => None,
+                        })
+                        .unwrap_or_default();
+                    routed.push(Routed::DeadLetter(DeadLetter {
+                        change: working.original.unwrap_or(working.change),
+                        topic,
+                        plugin,
+                        error,
+                    }));
+                }
+                Fate::Kept => {
+                    let (change, routing) = self.publish(working.change, working.removed, working.row);
+                    routed.push(Routed::Row(RoutedChange { change, routing }));
                 }
             }
         }
-        Ok(batch
-            .into_iter()
-            .zip(routings)
-            .filter_map(|(change, routing)| match (change, routing) {
-                (Change::Row(change), Some(routing)) => Some(Routed::Row(RoutedChange { change, routing })),
-                (Change::Row(_), None) => None,
-                (Change::Commit(commit), _) => Some(Routed::Commit(commit)),
-            })
-            .collect())
+        routed
+    }
+
+    /// Applies the table's mapping, the row's choices and the removed columns to a kept change.
+    fn publish(
+        &mut self,
+        mut change: RowChange,
+        mut removed: Vec<u32>,
+        row: roles::RowMapping,
+    ) -> (RowChange, Routing) {
+        let address = Arc::as_ptr(&change.table) as usize;
+        if !self.published.contains_key(&address) {
+            if self.published.len() >= REMEMBERED_TABLES {
+                self.published.clear();
+                self.trimmed.clear();
+            }
+            let mapping = self
+                .links
+                .iter()
+                .rev()
+                .find_map(|link| link.tables.get(&address).and_then(|table| table.mapping.clone()));
+            self.published.insert(address, published_table(&change.table, mapping));
+        }
+        let table = &self.published[&address];
+        let mut routing = Routing {
+            topic: row.topic.or_else(|| table.topic.clone()),
+            key: row.key,
+            object_name: table.object_name.clone(),
+            partition: row.partition,
+            plugins: self.tag.clone(),
+        };
+        if routing.key.is_none() && (table.key_columns.is_some() || !removed.is_empty()) {
+            routing.key = match &table.key_columns {
+                Some(columns) => crate::encode::key::columns_key(&change, columns),
+                None => crate::encode::key::primary_key(&change),
+            };
+        }
+        if let Some(renamed) = &table.renamed {
+            change.table = renamed.clone();
+        }
+        if !removed.is_empty() {
+            removed.sort_unstable();
+            removed.dedup();
+            let source = change.table.clone();
+            let trimmed = self
+                .trimmed
+                .entry((address, removed.clone()))
+                .or_insert_with(|| Arc::new(without_columns(&source, &removed)))
+                .clone();
+            change.table = trimmed;
+            for image in [&mut change.before, &mut change.after].into_iter().flatten() {
+                let mut index = 0u32;
+                image.retain(|_| {
+                    let keep = removed.binary_search(&index).is_err();
+                    index += 1;
+                    keep
+                });
+            }
+        }
+        (change, routing)
     }
 }
 
-/// Builds the contract's view of some row changes: each table once, changes referring to it.
-pub fn lower_batch<'a>(rows: impl Iterator<Item = &'a RowChange>) -> wit::ChangeBatch {
-    let mut tables = Vec::new();
-    let mut table_index: HashMap<*const TableSchema, u32> = HashMap::new();
-    let mut changes = Vec::new();
-    for row in rows {
-        let index = *table_index.entry(Arc::as_ptr(&row.table)).or_insert_with(|| {
-            tables.push(lower_table(&row.table));
-            (tables.len() - 1) as u32
-        });
-        let lower_image = |image: &Option<Vec<ColumnValue>>| {
-            image.as_ref().map(|values| {
-                values
-                    .iter()
-                    .zip(&row.table.columns)
-                    .map(|(value, column)| lower_value(value, column))
-                    .collect()
-            })
+/// What the chain's composed mapping makes of a table.
+fn published_table(schema: &Arc<TableSchema>, mapping: Option<roles::TableMapping>) -> PublishedTable {
+    let Some(mapping) = mapping else {
+        return PublishedTable {
+            _schema: schema.clone(),
+            renamed: None,
+            topic: None,
+            object_name: None,
+            key_columns: None,
         };
-        changes.push(wit::RowChange {
-            table: index,
-            operation: match row.operation {
-                Operation::Insert => wit::Operation::Insert,
-                Operation::Update => wit::Operation::Update,
-                Operation::Delete => wit::Operation::Delete,
-            },
-            before: lower_image(&row.before),
-            after: lower_image(&row.after),
-            position: row.position.to_string(),
-            commit_timestamp: row.timestamp,
-            transaction_id: row.transaction.id.to_string(),
-        });
+    };
+    let renamed = (!mapping.column_names.is_empty()).then(|| {
+        let mut table = TableSchema::clone(schema);
+        for (index, name) in &mapping.column_names {
+            if let Some(column) = table.columns.get_mut(*index as usize) {
+                column.name = name.clone();
+            }
+        }
+        Arc::new(table)
+    });
+    let column_count = schema.columns.len();
+    PublishedTable {
+        _schema: schema.clone(),
+        renamed,
+        topic: mapping.topic,
+        object_name: mapping
+            .object_name
+            .map(|name| format!("{}.{}", name.database, name.table)),
+        key_columns: mapping.key_columns.map(|columns| {
+            columns
+                .into_iter()
+                .map(|index| index as usize)
+                .filter(|&index| index < column_count)
+                .collect()
+        }),
+    }
+}
+
+/// The table without the given columns (sorted indexes); its key loses them too.
+fn without_columns(table: &TableSchema, removed: &[u32]) -> TableSchema {
+    let kept: Vec<usize> = (0..table.columns.len())
+        .filter(|index| removed.binary_search(&(*index as u32)).is_err())
+        .collect();
+    let position = |old: usize| kept.iter().position(|&index| index == old);
+    TableSchema {
+        name: table.name.clone(),
+        columns: kept.iter().map(|&index| table.columns[index].clone()).collect(),
+        primary_key: table.primary_key.iter().filter_map(|&old| position(old)).collect(),
+        key_name: table.key_name.clone(),
+    }
+}
+
+type Slots = Vec<Result<Working, Commit>>;
+
+fn kept(slot: &Result<Working, Commit>) -> Option<&Working> {
+    slot.as_ref().ok().filter(|working| matches!(working.fate, Fate::Kept))
+}
+
+/// The kept changes this plugin is shown: its tables, its operations, and (for `map-rows`) a test on
+/// the table's state.
+fn shown(link: &mut Link, slots: &Slots, table_test: impl Fn(&LinkTable) -> bool) -> Vec<usize> {
+    let mut shown = Vec::new();
+    for (index, slot) in slots.iter().enumerate() {
+        let Some(working) = kept(slot) else { continue };
+        if !link.version.interest.wants_operation(&working.change) {
+            continue;
+        }
+        let table = link.table(&working.change.table);
+        if table.wanted && table_test(table) {
+            shown.push(index);
+        }
+    }
+    shown
+}
+
+/// The contract's batch of the shown changes: each table once, changes referring to it.
+fn build_batch(link: &mut Link, slots: &Slots, shown: &[usize]) -> wit::ChangeBatch {
+    let mut tables: Vec<wit::Table> = Vec::new();
+    let mut addresses: Vec<usize> = Vec::new();
+    let mut changes = Vec::with_capacity(shown.len());
+    for &index in shown {
+        let Some(working) = kept(&slots[index]) else { continue };
+        let address = Arc::as_ptr(&working.change.table) as usize;
+        let table = link.table(&working.change.table);
+        let position = match addresses.iter().position(|&known| known == address) {
+            Some(position) => position,
+            None => {
+                addresses.push(address);
+                tables.push(table.lowered.clone());
+                addresses.len() - 1
+            }
+        };
+        changes.push(lower_change(&working.change, position as u32, &table.carried));
     }
     wit::ChangeBatch { tables, changes }
 }
 
-fn lower_table(table: &TableSchema) -> wit::Table {
-    wit::Table {
-        database: table.name.database.clone(),
-        name: table.name.table.clone(),
-        columns: table.columns.iter().map(|column| column.name.clone()).collect(),
-        primary_key: table.primary_key.iter().map(|&index| index as u32).collect(),
-    }
-}
+type BatchCall<T> =
+    for<'a> fn(
+        &'a mut PluginInstance,
+        &'a wit::ChangeBatch,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<T>, PluginError>> + Send + 'a>>;
 
-/// Character data as UTF-8 text where its charset allows, else as bytes.
-fn lower_text(bytes: &[u8], charset: &str) -> wit::ColumnValue {
-    if charset.starts_with("utf8") || charset == "ascii" {
-        if let Ok(text) = std::str::from_utf8(bytes) {
-            return wit::ColumnValue::Text(text.to_owned());
+/// Calls a batch role function. If the call fails and the plugin's policy is not `halt`, calls again
+/// change by change (on a fresh instance after a trap) and returns, per change, its answer or the
+/// error it failed with.
+async fn call_batch<T>(
+    link: &mut Link,
+    batch: &wit::ChangeBatch,
+    call: BatchCall<T>,
+) -> Result<Vec<Result<T, String>>, PluginError> {
+    let error = match call(&mut link.version.instance, batch).await {
+        Ok(answers) => return Ok(answers.into_iter().map(Ok).collect()),
+        Err(error) if error.is_call_failure() && *link.policy() != FailurePolicy::Halt => error,
+        Err(error) => return Err(error),
+    };
+    tracing::warn!(
+        plugin = link.name(),
+        "{error}; calling it change by change to find the changes it fails on"
+    );
+    if matches!(error, PluginError::Trapped { .. }) {
+        link.reinstantiate().await?;
+    }
+    let mut answers = Vec::with_capacity(batch.changes.len());
+    for change in &batch.changes {
+        let single = wit::ChangeBatch {
+            tables: vec![batch.tables[change.table as usize].clone()],
+            changes: vec![wit::RowChange {
+                table: 0,
+                ..change.clone()
+            }],
+        };
+        match call(&mut link.version.instance, &single).await {
+            Ok(mut one) => answers.push(Ok(one.pop().expect("one answer for one change"))),
+            Err(error) if error.is_call_failure() => {
+                if matches!(error, PluginError::Trapped { .. }) {
+                    link.reinstantiate().await?;
+                }
+                answers.push(Err(error.to_string()));
+            }
+            Err(error) => return Err(error),
         }
-    } else if charset == "latin1" {
-        return wit::ColumnValue::Text(bytes.iter().map(|&byte| byte as char).collect());
     }
-    wit::ColumnValue::Bytes(bytes.to_vec())
+    Ok(answers)
 }
 
-fn lower_value(value: &ColumnValue, column: &crate::change::ColumnSchema) -> wit::ColumnValue {
-    match value {
-        ColumnValue::Null => wit::ColumnValue::Null,
-        ColumnValue::Int(v) => wit::ColumnValue::Int(*v),
-        ColumnValue::UInt(v) => wit::ColumnValue::Uint(*v),
-        ColumnValue::Float(v) => wit::ColumnValue::Float(*v),
-        ColumnValue::Decimal(text) => wit::ColumnValue::Decimal(text.clone()),
-        ColumnValue::Text(bytes) => lower_text(bytes, &column.charset.name),
-        ColumnValue::Bytes(bytes) => wit::ColumnValue::Bytes(bytes.clone()),
-        ColumnValue::DateTime(dt) => {
-            let date = wit::Date {
-                year: dt.year,
-                month: dt.month,
-                day: dt.day,
+/// Applies the plugin's failure policy to a change it failed on.
+fn fail_change(link: &Link, working: &mut Working, error: String, metrics: &Metrics) {
+    match link.policy() {
+        FailurePolicy::Halt => unreachable!("halting plugins fail the batch"),
+        FailurePolicy::Skip => {
+            tracing::warn!(
+                plugin = link.name(),
+                table = %working.change.table.name,
+                position = %working.change.position,
+                "change skipped: {error}"
+            );
+            metrics.plugins.failed(link.name(), "skip");
+            working.fate = Fate::Dropped;
+        }
+        FailurePolicy::DeadLetter { topic } => {
+            tracing::warn!(
+                plugin = link.name(),
+                table = %working.change.table.name,
+                position = %working.change.position,
+                topic = %topic,
+                "change sent to the dead-letter topic: {error}"
+            );
+            metrics.plugins.failed(link.name(), "dead_letter");
+            working.fate = Fate::DeadLettered {
+                plugin: link.name().to_owned(),
+                error,
             };
-            if matches!(column.type_code, type_code::DATE | type_code::NEWDATE) {
-                wit::ColumnValue::Date(date)
-            } else {
-                wit::ColumnValue::Datetime(wit::Datetime {
-                    date,
-                    hour: dt.hour,
-                    minute: dt.minute,
-                    second: dt.second,
-                    microsecond: dt.microsecond,
-                })
+        }
+    }
+}
+
+fn working_mut(slots: &mut Slots, index: usize) -> &mut Working {
+    match &mut slots[index] {
+        Ok(working) => working,
+        Err(_) => unreachable!("a shown change is a row"),
+    }
+}
+
+async fn run_filter(
+    link: &mut Link,
+    slots: &mut Slots,
+    keep_originals: bool,
+    metrics: &Metrics,
+) -> Result<(), PluginError> {
+    let shown = shown(link, slots, |_| true);
+    if shown.is_empty() {
+        return Ok(());
+    }
+    let batch = build_batch(link, slots, &shown);
+    let verdicts = call_batch(link, &batch, |instance, batch| Box::pin(instance.filter(batch))).await?;
+    for (index, verdict) in shown.into_iter().zip(verdicts) {
+        let working = working_mut(slots, index);
+        match verdict {
+            Err(error) => fail_change(link, working, error, metrics),
+            Ok(roles::Verdict::Keep) => {}
+            Ok(roles::Verdict::Drop) => working.fate = Fate::Dropped,
+            Ok(roles::Verdict::KeepMasked(masks)) => {
+                if keep_originals && working.original.is_none() {
+                    working.original = Some(working.change.clone());
+                }
+                apply_masks(working, masks);
             }
         }
-        ColumnValue::Time(time) => wit::ColumnValue::Time(wit::Time {
-            negative: time.negative,
-            hours: time.hours,
-            minutes: time.minutes,
-            seconds: time.seconds,
-            microseconds: time.microseconds,
-        }),
-        ColumnValue::Timestamp { seconds, microseconds } => {
-            wit::ColumnValue::TimestampMicros(seconds * 1_000_000 + *microseconds as i64)
-        }
-        ColumnValue::Year(year) => wit::ColumnValue::Int(*year as i64),
-        ColumnValue::Label(label) => wit::ColumnValue::Text(label.clone()),
-        ColumnValue::Json(json) => wit::ColumnValue::Json(json.clone()),
     }
+    Ok(())
+}
+
+fn apply_masks(working: &mut Working, masks: Vec<roles::MaskedColumn>) {
+    let columns = working.change.table.columns.len();
+    for mask in masks {
+        let index = mask.column as usize;
+        if index >= columns {
+            continue;
+        }
+        match mask.edit {
+            roles::ColumnEdit::Remove => working.removed.push(mask.column),
+            roles::ColumnEdit::Replace(value) => {
+                let value: ColumnValue = lift_value(value, &working.change.table.columns[index]);
+                let change = &mut working.change;
+                for image in [&mut change.before, &mut change.after].into_iter().flatten() {
+                    image[index] = value.clone();
+                }
+            }
+        }
+    }
+}
+
+fn no_mapping() -> roles::TableMapping {
+    roles::TableMapping {
+        topic: None,
+        object_name: None,
+        column_names: Vec::new(),
+        key_columns: None,
+        per_row: false,
+    }
+}
+
+/// A later plugin's table mapping over an earlier one: what it leaves `none` stays.
+fn compose(previous: roles::TableMapping, later: roles::TableMapping) -> roles::TableMapping {
+    let mut column_names = previous.column_names;
+    for (index, name) in later.column_names {
+        column_names.retain(|(known, _)| *known != index);
+        column_names.push((index, name));
+    }
+    roles::TableMapping {
+        topic: later.topic.or(previous.topic),
+        object_name: later.object_name.or(previous.object_name),
+        column_names,
+        key_columns: later.key_columns.or(previous.key_columns),
+        per_row: later.per_row,
+    }
+}
+
+async fn run_mapping(
+    links: &mut [Link],
+    index: usize,
+    slots: &mut Slots,
+    metrics: &Metrics,
+) -> Result<(), PluginError> {
+    let (earlier, rest) = links.split_at_mut(index);
+    let link = &mut rest[0];
+    // Once per table shape: the table's mapping.
+    let mut failed_tables: Vec<(usize, String)> = Vec::new();
+    for slot in slots.iter() {
+        let Some(working) = kept(slot) else { continue };
+        let schema = working.change.table.clone();
+        let address = Arc::as_ptr(&schema) as usize;
+        let table = link.table(&schema);
+        if !table.wanted || table.mapping.is_some() || failed_tables.iter().any(|(known, _)| *known == address) {
+            continue;
+        }
+        let lowered = table.lowered.clone();
+        let previous = earlier
+            .iter()
+            .rev()
+            .find_map(|before| before.tables.get(&address).and_then(|table| table.mapping.clone()))
+            .unwrap_or_else(no_mapping);
+        match link.version.instance.map_table(&lowered, &previous).await {
+            Ok(mapping) => link.table(&schema).mapping = Some(compose(previous, mapping)),
+            Err(error) if error.is_call_failure() && *link.policy() != FailurePolicy::Halt => {
+                if matches!(error, PluginError::Trapped { .. }) {
+                    link.reinstantiate().await?;
+                }
+                failed_tables.push((address, error.to_string()));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    for (address, error) in failed_tables {
+        for slot_index in 0..slots.len() {
+            let fails = kept(&slots[slot_index]).is_some_and(|w| Arc::as_ptr(&w.change.table) as usize == address);
+            if fails {
+                fail_change(link, working_mut(slots, slot_index), error.clone(), metrics);
+            }
+        }
+    }
+    // Per row, for the tables that asked for it.
+    let shown = shown(link, slots, |table| {
+        table.mapping.as_ref().is_some_and(|mapping| mapping.per_row)
+    });
+    if shown.is_empty() {
+        return Ok(());
+    }
+    let batch = build_batch(link, slots, &shown);
+    let answers = call_batch(link, &batch, |instance, batch| Box::pin(instance.map_rows(batch))).await?;
+    for (index, answer) in shown.into_iter().zip(answers) {
+        let working = working_mut(slots, index);
+        match answer {
+            Err(error) => fail_change(link, working, error, metrics),
+            Ok(row) => {
+                if row.topic.is_some() {
+                    working.row.topic = row.topic;
+                }
+                if row.key.is_some() {
+                    working.row.key = row.key;
+                }
+                if row.partition.is_some() {
+                    working.row.partition = row.partition;
+                }
+            }
+        }
+    }
+    Ok(())
 }

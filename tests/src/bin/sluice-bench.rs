@@ -4,6 +4,7 @@
 //! 2. end to end: the daemon with `snapshot.mode = "initial_only"` into the local broker;
 //! 3. the limit for (2): a plain rdkafka producer sending the same number of messages of the same
 //!    sizes with the same producer settings.
+//!
 //! Prints one table. Run with `scripts/bench.sh` (release build).
 
 use std::sync::Arc;
@@ -144,10 +145,15 @@ async fn pipeline_only(db: &MariaDb, plugin: Option<&std::path::Path>, rows: u64
             name: "router".into(),
             path: path.to_path_buf(),
             config: [("topic_template".to_owned(), "{database}.{table}".to_owned())].into(),
+            limits: Default::default(),
+            on_failure: sluice::plugin::FailurePolicy::Halt,
+            reload: false,
         })
         .into_iter()
         .collect();
-    let mut chain = PluginChain::load(&plugins).await?;
+    let engine = sluice::plugin::engine::PluginEngine::new(None)?;
+    let metrics = std::sync::Arc::new(sluice::metrics::Metrics::new());
+    let mut chain = PluginChain::load(&plugins, Some(&engine), metrics).await?;
     let mut encoder = DtsAvroEncoder::new("bench");
     let first = chunk_query(&schema, false, CHUNK_SIZE);
     let next = chunk_query(&schema, true, CHUNK_SIZE);

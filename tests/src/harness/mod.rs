@@ -26,7 +26,7 @@ mod mariadb;
 mod process;
 
 pub use broker::{Broker, tansu_program};
-pub use kafka::{ConsumedMessage, consume, consume_all, end_offsets, list_topics};
 pub use http::{http_get, metric_value};
+pub use kafka::{ConsumedMessage, consume, consume_all, end_offsets, list_topics};
 pub use mariadb::{MariaDb, MariaDbOptions};
 pub use process::free_port;
