@@ -16,7 +16,8 @@
 //! - `sourcePosition` is `file:offset#row` (see [`crate::source::position`]), `safeSourcePosition` the
 //!   start of the enclosing transaction as `file:offset`, `sourceTxid` the GTID (empty without one);
 //! - `tags` holds `pk_uk_info`, a JSON object `{"PRIMARY":["col",...]}` (empty object without a key),
-//!   and `snapshot` = `true` on snapshot (full-data) rows, which are `INSERT`s;
+//!   `snapshot` = `true` on snapshot (full-data) rows, which are `INSERT`s, and `plugins` =
+//!   `name@version,...` (each version a content hash of the plugin file) when plugins handled it;
 //! - `dataTypeNumber` is the binlog column type, except DATE, reported as 10 rather than the binlog's
 //!   internal NEWDATE 14;
 //! - `Integer.precision` is the column's storage size in bytes; `Float.precision`/`scale` are 0;
@@ -174,12 +175,17 @@ impl DtsAvroEncoder {
         avro::long(&mut out, 0);
         // tags: one block of entries, then the end marker
         let snapshot = change.origin == Origin::Snapshot;
-        avro::long(&mut out, if snapshot { 2 } else { 1 });
+        let plugins = routed.routing.plugins.as_deref();
+        avro::long(&mut out, 1 + i64::from(snapshot) + i64::from(plugins.is_some()));
         avro::string(&mut out, "pk_uk_info");
         avro::string(&mut out, &parts.pk_uk_info);
         if snapshot {
             avro::string(&mut out, "snapshot");
             avro::string(&mut out, "true");
+        }
+        if let Some(plugins) = plugins {
+            avro::string(&mut out, "plugins");
+            avro::string(&mut out, plugins);
         }
         avro::long(&mut out, 0);
         out.extend_from_slice(&parts.fields);
@@ -962,6 +968,21 @@ mod tests {
         };
         assert_eq!(tags.get("snapshot"), Some(&Value::String("true".into())));
         assert!(tags.contains_key("pk_uk_info"));
+    }
+
+    #[test]
+    fn records_handled_by_plugins_name_their_versions() {
+        let mut routed = sample();
+        routed.routing.plugins = Some("router@00ff,masker@abcd".into());
+        let record = decode(&DtsAvroEncoder::new("x").encode(1, &routed).unwrap()).unwrap();
+        let Value::Map(tags) = field(&record, "tags") else {
+            panic!()
+        };
+        assert_eq!(
+            tags.get("plugins"),
+            Some(&Value::String("router@00ff,masker@abcd".into()))
+        );
+        assert!(!tags.contains_key("snapshot"));
     }
 
     #[test]
