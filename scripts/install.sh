@@ -28,7 +28,7 @@ dpkg -s libsasl2-dev >/dev/null 2>&1 || need_apt+=(libsasl2-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
 dpkg -s libzstd-dev >/dev/null 2>&1 || need_apt+=(libzstd-dev)
-# The Python and JavaScript plugin toolchains: a Python with venv and pip, and Node.js 18+ with npm.
+# The Python and JavaScript plugin toolchains: a Python with venv and pip, and Node.js 20+ with npm.
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
@@ -79,6 +79,12 @@ if [ "$(cat "$python_stamp" 2>/dev/null)" != "$(install_stamp "$python_requireme
     install_stamp "$python_requirements" >"$python_stamp"
 fi
 
+# ComponentizeJS's file-system helper (@bytecodealliance/jco-node-fs) needs Node.js 20 or later.
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 20 ]; then
+    log "Node.js $(node --version) is too old for ComponentizeJS: install Node.js 20 or later"
+    exit 1
+fi
 node_lock="$repo/plugins/reference-js/package-lock.json"
 node_stamp="$SLUICE_NODE_DIR/.sluice-package-lock"
 if [ "$(cat "$node_stamp" 2>/dev/null)" != "$(install_stamp "$node_lock")" ] \
