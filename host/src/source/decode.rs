@@ -185,7 +185,13 @@ pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Col
             second,
             microsecond,
         })),
-        (type_code::TIME | type_code::TIME2, Value::Time(negative, days, hours, minutes, seconds, microseconds)) => {
+        (type_code::TIME, _) => Err(error(
+            column,
+            "the column uses the pre-5.6.4 TIME format, which the binlog driver cannot read exactly (it \
+             loses hours past 255 and the sign); rebuild the table in the current format with \
+             `ALTER TABLE ... FORCE` (MariaDB: with `mysql56_temporal_format=ON`)",
+        )),
+        (type_code::TIME2, Value::Time(negative, days, hours, minutes, seconds, microseconds)) => {
             let time = TimeValue {
                 negative,
                 hours: days * 24 + hours as u32,
@@ -482,6 +488,16 @@ mod tests {
             decode_selected(&column(type_code::LONG, true), Value::Int(7)).unwrap(),
             ColumnValue::UInt(7)
         );
+    }
+
+    #[test]
+    fn old_format_time_is_refused_naming_the_fix_rather_than_decoded_wrongly() {
+        let column = column(type_code::TIME, false);
+        let value = BinlogValue::Value(Value::Time(false, 2, 22, 59, 59, 0));
+        let error = decode_value(&column, value).unwrap_err();
+        assert_eq!(error.column, column.name);
+        assert!(error.detail.contains("pre-5.6.4 TIME format"), "{error}");
+        assert!(error.detail.contains("ALTER TABLE ... FORCE"), "{error}");
     }
 
     #[test]
