@@ -187,6 +187,22 @@ impl KafkaSink {
             if let Some(key) = &message.key {
                 record = record.key(key);
             }
+            if let Some(partition) = message.partition {
+                record = record.partition(partition);
+            }
+            if let Some(failure) = &message.failure {
+                record = record.headers(
+                    rdkafka::message::OwnedHeaders::new()
+                        .insert(rdkafka::message::Header {
+                            key: "sluice-plugin",
+                            value: Some(&failure.plugin),
+                        })
+                        .insert(rdkafka::message::Header {
+                            key: "sluice-error",
+                            value: Some(&failure.error),
+                        }),
+                );
+            }
             match self.producer.send_result(record) {
                 Ok(delivery) => return Ok(delivery),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
