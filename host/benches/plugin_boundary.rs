@@ -1,0 +1,422 @@
+//! The plugin boundary: what the plugin chain costs per row change, at batch sizes 1, 64 and 1024.
+//!
+//! Each scenario runs `PluginChain::apply` (the daemon's own code path: interest, lowering, the
+//! wasmtime call, the guest glue, the guest's logic, lifting the answers) over a batch of row changes
+//! of four 9-column tables and one commit, in steady state (every table shape already seen):
+//! - `no_plugin`: the host's own cost of handing a batch through an empty chain;
+//! - `rust`: `plugins/reference-rust` alone (a filter that reads the table name and one column, and
+//!   masks it; a mapping asked once per table);
+//! - `rust_rust`: `reference-rust`, then `plugins/route-by-table` (a filter by table name that drops
+//!   one of the four tables, and a mapping per table);
+//! - `python`, `js`: the Python and JavaScript builds of the reference plugin, configured as `rust`.
+//!
+//! The time criterion reports is **per change**: each sample times `apply` over whole batches and
+//! divides by the batch size. Cloning the input and dropping the output are not timed. A summary
+//! table (median ns per change, and its 95% confidence interval) is printed at the end.
+//!
+//! The components come from the directory `$SLUICE_BENCH_PLUGINS` (default: `examples/plugins/`),
+//! where `scripts/build-plugins.sh` puts them (`reference_rust.wasm`, `route_by_table.wasm`,
+//! `reference_python.wasm`, `reference_js.wasm`); a scenario whose component is missing is skipped
+//! with a message. Compiled code is cached in `$CARGO_TARGET_DIR/plugin-bench-cache`, so only the
+//! first run compiles the large Python and JavaScript components. Run it with
+//! `scripts/bench.sh plugins` (builds the components first), or after building them with
+//! `cargo bench -p sluice --bench plugin_boundary [-- FILTER]`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, SamplingMode};
+use sluice::change::{
+    Change, Charset, ColumnSchema, ColumnValue, Commit, DateTimeValue, Operation, Origin, RowChange, TableName,
+    TableSchema, TransactionInfo, type_code,
+};
+use sluice::config::PluginConfig;
+use sluice::metrics::Metrics;
+use sluice::plugin::chain::{PluginChain, Routed};
+use sluice::plugin::engine::PluginEngine;
+use sluice::plugin::{FailurePolicy, PluginLimits};
+use sluice::source::position::{BinlogPosition, RecordPosition};
+use tokio::runtime::Runtime;
+
+const BATCH_SIZES: [usize; 3] = [1, 64, 1024];
+
+/// The reference plugin's config, the same in every language: mask `note`, drop the deletes of one
+/// table, route by a topic template.
+const REFERENCE_CONFIG: [(&str, &str); 3] = [
+    ("mask_column", "note"),
+    ("drop_deletes_of", "shop.returns"),
+    ("topic_template", "cdc.{database}.{table}"),
+];
+
+/// `route-by-table`: drop the audit table, route the others to `database.table`.
+const ROUTER_CONFIG: [(&str, &str); 1] = [("drop_tables", "shop.audit_*")];
+
+/// One benchmarked chain: a name and its plugins, as (component file, config) in chain order.
+struct Scenario {
+    name: &'static str,
+    plugins: Vec<(&'static str, &'static [(&'static str, &'static str)])>,
+    /// The per-call cost of an interpreted guest makes batch 1024 take tens of milliseconds per
+    /// iteration: such scenarios sample flat rather than with criterion's growing iteration counts.
+    slow: bool,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let reference = |file| (file, &REFERENCE_CONFIG[..]);
+    vec![
+        Scenario {
+            name: "no_plugin",
+            plugins: vec![],
+            slow: false,
+        },
+        Scenario {
+            name: "rust",
+            plugins: vec![reference("reference_rust.wasm")],
+            slow: false,
+        },
+        Scenario {
+            name: "rust_rust",
+            plugins: vec![
+                reference("reference_rust.wasm"),
+                ("route_by_table.wasm", &ROUTER_CONFIG[..]),
+            ],
+            slow: false,
+        },
+        Scenario {
+            name: "python",
+            plugins: vec![reference("reference_python.wasm")],
+            slow: true,
+        },
+        Scenario {
+            name: "js",
+            plugins: vec![reference("reference_js.wasm")],
+            slow: true,
+        },
+    ]
+}
+
+fn repository_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn plugin_directory() -> PathBuf {
+    std::env::var_os("SLUICE_BENCH_PLUGINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repository_root().join("examples/plugins"))
+}
+
+/// Where criterion keeps its results: the directory it would choose itself, made explicit so that the
+/// summary can read them back.
+fn criterion_directory() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    target_directory().join("criterion")
+}
+
+fn target_directory() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repository_root().join("target"))
+}
+
+/// The 9-column table of `tests/src/bin/sluice-bench.rs`, under another name.
+fn table(database: &str, name: &str) -> Arc<TableSchema> {
+    let text = |name: &str| {
+        let mut column = ColumnSchema::new(name, type_code::VARCHAR);
+        column.charset = Charset { name: "utf8mb4".into() };
+        column
+    };
+    let mut amount = ColumnSchema::new("amount", type_code::NEWDECIMAL);
+    amount.precision = 10;
+    amount.scale = 2;
+    let mut created_at = ColumnSchema::new("created_at", type_code::DATETIME2);
+    created_at.scale = 3;
+    let mut updated_at = ColumnSchema::new("updated_at", type_code::TIMESTAMP2);
+    updated_at.scale = 3;
+    Arc::new(TableSchema {
+        name: TableName::new(database, name),
+        columns: vec![
+            ColumnSchema::new("id", type_code::LONGLONG),
+            ColumnSchema::new("customer_id", type_code::LONG),
+            text("status"),
+            amount,
+            ColumnSchema::new("quantity", type_code::LONG),
+            text("note"),
+            created_at,
+            updated_at,
+            ColumnSchema::new("flags", type_code::TINY),
+        ],
+        primary_key: vec![0],
+        key_name: "PRIMARY".into(),
+    })
+}
+
+/// One row image, with the values `sluice-bench` loads for row `id`.
+fn row(id: i64, status: &str) -> Vec<ColumnValue> {
+    vec![
+        ColumnValue::Int(id),
+        ColumnValue::Int(id % 50_000),
+        ColumnValue::Text(status.as_bytes().to_vec()),
+        ColumnValue::Decimal(format!("{}.{:02}", (id % 100_000) / 100, id % 100)),
+        ColumnValue::Int(id % 7),
+        ColumnValue::Text(format!("order note {id}").into_bytes()),
+        ColumnValue::DateTime(DateTimeValue {
+            year: 2024,
+            month: 5,
+            day: 1,
+            hour: 12,
+            minute: 0,
+            second: 0,
+            microsecond: 250_000,
+        }),
+        ColumnValue::Timestamp {
+            seconds: 1_714_638_600,
+            microseconds: 500_000,
+        },
+        ColumnValue::Int(id % 2),
+    ]
+}
+
+/// `size` row changes spread round-robin over four tables (6 inserts, 3 updates and 1 delete in every
+/// 10), then one commit.
+fn batch(tables: &[Arc<TableSchema>], size: usize) -> Vec<Change> {
+    let transaction = Arc::new(TransactionInfo {
+        id: Arc::from("0-1-1"),
+        start: BinlogPosition::new("mariadb-bin.000001", 4),
+    });
+    let mut changes: Vec<Change> = (0..size)
+        .map(|index| {
+            let id = 1_000 + index as i64;
+            let (operation, before, after) = match index % 10 {
+                0..=5 => (Operation::Insert, None, Some(row(id, "new"))),
+                6..=8 => (Operation::Update, Some(row(id, "new")), Some(row(id, "paid"))),
+                _ => (Operation::Delete, Some(row(id, "shipped")), None),
+            };
+            Change::Row(RowChange {
+                origin: Origin::Binlog,
+                table: tables[index % tables.len()].clone(),
+                operation,
+                before,
+                after,
+                position: RecordPosition {
+                    event: BinlogPosition::new("mariadb-bin.000001", 1_000),
+                    row_index: index as u64,
+                },
+                timestamp: 1_714_638_600,
+                transaction: transaction.clone(),
+            })
+        })
+        .collect();
+    changes.push(Change::Commit(Commit {
+        resume_from: BinlogPosition::new("mariadb-bin.000001", 900_000),
+        progress: Vec::new(),
+    }));
+    changes
+}
+
+/// Loads the scenario's chain, or says why it cannot.
+fn load_chain(runtime: &Runtime, engine: &PluginEngine, scenario: &Scenario) -> Result<PluginChain, String> {
+    let directory = plugin_directory();
+    let mut configs = Vec::new();
+    for (index, (file, config)) in scenario.plugins.iter().enumerate() {
+        let path = directory.join(file);
+        if !path.is_file() {
+            return Err(format!(
+                "`{}` is missing; build the components with scripts/build-plugins.sh or set SLUICE_BENCH_PLUGINS",
+                path.display()
+            ));
+        }
+        configs.push(PluginConfig {
+            name: format!("{index}-{}", file.trim_end_matches(".wasm")),
+            path,
+            config: config
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
+            limits: PluginLimits::default(),
+            on_failure: FailurePolicy::Halt,
+            reload: false,
+        });
+    }
+    runtime
+        .block_on(PluginChain::load(&configs, Some(engine), Arc::new(Metrics::new())))
+        .map_err(|error| error.to_string())
+}
+
+/// What a chain made of a batch: rows published, of them masked, and commits.
+fn describe(routed: &[Routed]) -> String {
+    let mut published = 0;
+    let mut masked = 0;
+    let mut commits = 0;
+    for item in routed {
+        match item {
+            Routed::Row(row) => {
+                published += 1;
+                let note = row
+                    .change
+                    .after
+                    .as_ref()
+                    .or(row.change.before.as_ref())
+                    .map(|image| &image[5]);
+                masked += usize::from(note == Some(&ColumnValue::Text(b"***".to_vec())));
+            }
+            Routed::Commit(_) => commits += 1,
+            Routed::DeadLetter(_) => {}
+        }
+    }
+    format!("{published} published ({masked} masked), {commits} commit")
+}
+
+fn bench_scenario(
+    criterion: &mut Criterion,
+    runtime: &Runtime,
+    engine: &PluginEngine,
+    tables: &[Arc<TableSchema>],
+    scenario: &Scenario,
+    measured: &mut Vec<(&'static str, usize)>,
+) {
+    let mut chain = match load_chain(runtime, engine, scenario) {
+        Ok(chain) => chain,
+        Err(why) => {
+            eprintln!("plugin_boundary: skipping `{}`: {why}", scenario.name);
+            return;
+        }
+    };
+    let mut group = criterion.benchmark_group(scenario.name);
+    if scenario.slow {
+        group.sampling_mode(SamplingMode::Flat);
+    }
+    for size in BATCH_SIZES {
+        let input = batch(tables, size);
+        // A check that the plugins ran, and the warm-up of every table shape.
+        let routed = runtime
+            .block_on(chain.apply(input.clone()))
+            .expect("the chain handles the batch");
+        eprintln!(
+            "plugin_boundary: {}, batch {size}: {}",
+            scenario.name,
+            describe(&routed)
+        );
+        let mut ran = false;
+        group.bench_with_input(BenchmarkId::from_parameter(size), &input, |bencher, input| {
+            ran = true;
+            bencher.iter_custom(|iterations| {
+                runtime.block_on(async {
+                    let mut elapsed = Duration::ZERO;
+                    for _ in 0..iterations {
+                        let batch = input.clone();
+                        let started = Instant::now();
+                        let routed = chain.apply(batch).await.expect("the chain handles the batch");
+                        elapsed += started.elapsed();
+                        drop(std::hint::black_box(routed));
+                    }
+                    // Per change, not per batch.
+                    elapsed / size as u32
+                })
+            });
+        });
+        if ran {
+            measured.push((scenario.name, size));
+        }
+    }
+    group.finish();
+}
+
+/// Criterion's median estimate (ns per change) and its 95% confidence interval, if it was measured.
+fn estimate(scenario: &str, size: usize) -> Option<(f64, f64, f64)> {
+    let path = criterion_directory()
+        .join(scenario)
+        .join(size.to_string())
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let estimates: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let median = &estimates["median"];
+    Some((
+        median["point_estimate"].as_f64()?,
+        median["confidence_interval"]["lower_bound"].as_f64()?,
+        median["confidence_interval"]["upper_bound"].as_f64()?,
+    ))
+}
+
+/// The results of this run (the benchmarks a filter let through) as a table, read back from
+/// criterion's estimates.
+fn print_summary(measured: &[(&'static str, usize)]) {
+    println!("\nplugin boundary, median ns per change [95% confidence interval]:");
+    print!("{:<10}", "scenario");
+    for size in BATCH_SIZES {
+        print!(" | {:>24}", format!("batch {size}"));
+    }
+    println!();
+    let mut medians: BTreeMap<(&str, usize), f64> = BTreeMap::new();
+    let mut scenarios: Vec<&str> = measured.iter().map(|(scenario, _)| *scenario).collect();
+    scenarios.dedup();
+    for scenario in scenarios {
+        print!("{scenario:<10}");
+        for size in BATCH_SIZES {
+            let estimated = measured
+                .contains(&(scenario, size))
+                .then(|| estimate(scenario, size))
+                .flatten();
+            let cell = match estimated {
+                Some((median, lower, upper)) => {
+                    medians.insert((scenario, size), median);
+                    format!("{median:.0} [{lower:.0}, {upper:.0}]")
+                }
+                None => "-".to_owned(),
+            };
+            print!(" | {cell:>24}");
+        }
+        println!();
+    }
+    let host = medians.get(&("no_plugin", 64)).copied().unwrap_or(0.0);
+    for (scenario, plugins, bar) in [
+        ("rust", 1.0, 250.0),
+        ("rust_rust", 2.0, 250.0),
+        ("python", 1.0, 3000.0),
+        ("js", 1.0, 8000.0),
+    ] {
+        if let Some(median) = medians.get(&(scenario, 64)) {
+            let per_plugin = (median - host) / plugins;
+            let verdict = if per_plugin <= bar { "meets" } else { "misses" };
+            println!(
+                "{scenario}: {per_plugin:.0} ns per change per plugin at batch 64 over the host's {host:.0} ns \
+                 ({verdict} the bar of {bar:.0} ns)"
+            );
+        }
+    }
+}
+
+fn main() {
+    let mut criterion = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .output_directory(&criterion_directory())
+        .configure_from_args();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let cache = target_directory().join("plugin-bench-cache");
+    let engine = PluginEngine::new(Some(&cache)).expect("the WebAssembly engine");
+    let tables = [
+        table("shop", "orders"),
+        table("shop", "returns"),
+        table("billing", "invoices"),
+        table("shop", "audit_log"),
+    ];
+    let mut measured = Vec::new();
+    for scenario in scenarios() {
+        bench_scenario(&mut criterion, &runtime, &engine, &tables, &scenario, &mut measured);
+    }
+    criterion.final_summary();
+    // `cargo bench` passes `--bench`; without it (`cargo test --benches`), with `--test` or with
+    // `--profile-time` (for a profiler), criterion measures nothing and writes no estimates.
+    let arguments: Vec<String> = std::env::args().collect();
+    let given = |flag: &str| arguments.iter().any(|argument| argument == flag);
+    if given("--bench") && !given("--test") && !given("--profile-time") {
+        print_summary(&measured);
+    }
+}
