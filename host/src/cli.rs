@@ -42,6 +42,10 @@ pub enum Command {
         /// The TOML config file.
         #[arg(long, short)]
         config: PathBuf,
+        /// Also write every row change entering the plugin chain to this file, one JSON line each:
+        /// the input format of `sluice plugin test`.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
     },
     /// Work with plugins without a database or broker.
     Plugin {
@@ -68,6 +72,10 @@ pub enum PluginCommand {
         /// Changes per plugin call.
         #[arg(long, default_value_t = 64)]
         batch: usize,
+        /// Where compiled plugins are cached [default: `$SLUICE_PLUGIN_CACHE`, else
+        /// `$XDG_CACHE_HOME/sluice/compiled-plugins`, else `~/.cache/sluice/compiled-plugins`].
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
     },
 }
 
@@ -89,7 +97,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     match cli.command {
-        Command::Run { config } => run_command(&config),
+        Command::Run { config, record } => run_command(&config, record),
         Command::Plugin {
             command:
                 PluginCommand::Test {
@@ -97,17 +105,42 @@ pub fn main() -> ExitCode {
                     input,
                     config,
                     batch,
+                    cache_dir,
                 },
-        } => plugin_test_command(&plugin, &input, &config, batch),
+        } => plugin_test_command(&plugin, &input, &config, batch, cache_dir.or_else(default_plugin_cache)),
     }
 }
 
-fn plugin_test_command(plugin: &std::path::Path, input: &std::path::Path, config: &[String], batch: usize) -> ExitCode {
+/// The user's cache directory for compiled plugins, as `plugin test --cache-dir` documents it.
+fn default_plugin_cache() -> Option<PathBuf> {
+    let from_env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    };
+    from_env("SLUICE_PLUGIN_CACHE")
+        .or_else(|| from_env("XDG_CACHE_HOME").map(|cache| cache.join("sluice/compiled-plugins")))
+        .or_else(|| from_env("HOME").map(|home| home.join(".cache/sluice/compiled-plugins")))
+}
+
+fn plugin_test_command(
+    plugin: &std::path::Path,
+    input: &std::path::Path,
+    config: &[String],
+    batch: usize,
+    cache_dir: Option<PathBuf>,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(exit_code::FAILURE, &error),
     };
-    let result = runtime.block_on(crate::plugin::testing::run(plugin, input, config, batch.max(1)));
+    let result = runtime.block_on(crate::plugin::testing::run(
+        plugin,
+        input,
+        config,
+        batch.max(1),
+        cache_dir.as_deref(),
+    ));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(crate::plugin::testing::TestError::Input(message)) => fail(exit_code::CONFIG, &message),
@@ -115,11 +148,12 @@ fn plugin_test_command(plugin: &std::path::Path, input: &std::path::Path, config
     }
 }
 
-fn run_command(path: &std::path::Path) -> ExitCode {
-    let config = match Config::from_file(path) {
+fn run_command(path: &std::path::Path, record: Option<PathBuf>) -> ExitCode {
+    let mut config = match Config::from_file(path) {
         Ok(config) => config,
         Err(error) => return fail(exit_code::CONFIG, &error),
     };
+    config.record_changes = record;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(exit_code::FAILURE, &error),

@@ -460,6 +460,8 @@ pub struct Config {
     pub plugins: Vec<PluginConfig>,
     /// Where metrics are served; `None` when disabled.
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// Record the changes entering the plugin chain to this file (`sluice run --record`).
+    pub record_changes: Option<PathBuf>,
 }
 
 impl Config {
@@ -631,6 +633,7 @@ impl Config {
             },
             plugins,
             metrics_address,
+            record_changes: None,
         })
     }
 }

@@ -35,6 +35,7 @@ use crate::metrics::endpoint::{Endpoint, EndpointError};
 use crate::plugin::PluginError;
 use crate::plugin::chain::{PluginChain, Routed, RoutedChange, Routing};
 use crate::plugin::engine::PluginEngine;
+use crate::plugin::recorded::Recorder;
 use crate::shutdown::{self, Shutdown};
 use crate::sink::SinkError;
 use crate::sink::kafka::KafkaSink;
@@ -197,7 +198,13 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         tasks.spawn(async move { coordinator.run(stop).await.map_err(RunError::from) });
     }
     tasks.spawn(async move { reader.run(stop).await.map_err(RunError::from) });
-    tasks.spawn(run_chain(chain, changes_rx, routed_tx));
+    let recorder = match &config.record_changes {
+        Some(path) => Some(Recorder::create(path).map_err(|error| {
+            crate::plugin::PluginError::Engine(format!("cannot create the record file `{}`: {error}", path.display()))
+        })?),
+        None => None,
+    };
+    tasks.spawn(run_chain(chain, recorder, changes_rx, routed_tx));
     tasks.spawn(run_encoder(
         encoder,
         config.kafka.topic.clone(),
@@ -243,10 +250,14 @@ impl Drop for AbortOnDrop {
 
 async fn run_chain(
     mut chain: PluginChain,
+    mut recorder: Option<Recorder>,
     mut input: mpsc::Receiver<Vec<Change>>,
     output: mpsc::Sender<Vec<Routed>>,
 ) -> Result<(), RunError> {
     while let Some(batch) = input.recv().await {
+        if let Some(recorder) = recorder.as_mut() {
+            recorder.record(&batch);
+        }
         let routed = chain.apply(batch).await?;
         if output.send(routed).await.is_err() {
             break;

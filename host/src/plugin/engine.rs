@@ -193,7 +193,7 @@ impl PluginEngine {
 }
 
 /// A short content hash of a plugin file: the version tag of the records it handles.
-fn content_hash(bytes: &[u8]) -> String {
+pub fn content_hash(bytes: &[u8]) -> String {
     // FNV-1a, 64 bits: stable across builds and platforms, and plenty to tell versions apart.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for &byte in bytes {

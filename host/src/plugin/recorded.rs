@@ -200,6 +200,83 @@ impl RecordedChange {
     }
 }
 
+impl RecordedTable {
+    pub fn from_schema(table: &TableSchema) -> Self {
+        Self {
+            database: table.name.database.clone(),
+            name: table.name.table.clone(),
+            columns: table
+                .columns
+                .iter()
+                .map(|column| RecordedColumn {
+                    name: column.name.clone(),
+                    type_code: column.type_code,
+                    charset: Some(column.charset.name.clone()),
+                })
+                .collect(),
+            primary_key: table.primary_key.clone(),
+        }
+    }
+}
+
+impl RecordedChange {
+    /// The line `sluice run --record` writes for a change.
+    pub fn from_change(change: &RowChange) -> Self {
+        let image = |values: &Option<Vec<crate::change::ColumnValue>>| {
+            values.as_ref().map(|values| {
+                values
+                    .iter()
+                    .zip(&change.table.columns)
+                    .map(|(value, column)| RecordedValue::from_wit(&lower_value(value, column)))
+                    .collect()
+            })
+        };
+        Self {
+            table: RecordedTable::from_schema(&change.table),
+            operation: match change.operation {
+                Operation::Insert => RecordedOperation::Insert,
+                Operation::Update => RecordedOperation::Update,
+                Operation::Delete => RecordedOperation::Delete,
+            },
+            before: image(&change.before),
+            after: image(&change.after),
+        }
+    }
+}
+
+/// Writes the row changes that enter the plugin chain to a file, one JSON line each: the input of
+/// `sluice plugin test`, recorded from a live stream.
+pub struct Recorder {
+    out: std::io::BufWriter<std::fs::File>,
+    path: std::path::PathBuf,
+}
+
+impl Recorder {
+    pub fn create(path: &std::path::Path) -> std::io::Result<Self> {
+        Ok(Self {
+            out: std::io::BufWriter::new(std::fs::File::create(path)?),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Appends the rows of a batch and flushes, so the file is whole after every batch.
+    pub fn record(&mut self, batch: &[crate::change::Change]) {
+        use std::io::Write;
+        let mut write = || -> std::io::Result<()> {
+            for change in batch {
+                if let crate::change::Change::Row(row) = change {
+                    serde_json::to_writer(&mut self.out, &RecordedChange::from_change(row))?;
+                    self.out.write_all(b"\n")?;
+                }
+            }
+            self.out.flush()
+        };
+        if let Err(error) = write() {
+            tracing::warn!(file = %self.path.display(), "cannot record changes: {error}");
+        }
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
@@ -386,6 +463,17 @@ mod tests {
         assert_eq!(after, recorded.after);
         assert_eq!(key.as_deref(), Some("[1]"));
         assert_eq!(fields, ["id", "email", "at", "span", "raw"]);
+    }
+
+    #[test]
+    fn a_change_records_as_a_line_that_reads_back_into_the_same_change() {
+        let line = r#"{"table":{"database":"shop","name":"orders","columns":[{"name":"id","type_code":3,"charset":"binary"},{"name":"email","type_code":15,"charset":"latin1"}],"primary_key":[0]},"operation":"update","before":[{"int":1},{"text":"é"}],"after":[{"int":1},"null"]}"#;
+        let recorded: RecordedChange = serde_json::from_str(line).unwrap();
+        let table = Arc::new(recorded.table.to_schema().unwrap());
+        let change = recorded.to_change(table.clone(), 1).unwrap();
+        let again = RecordedChange::from_change(&change);
+        assert_eq!(again, recorded);
+        assert_eq!(again.to_change(table, 1).unwrap(), change);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use crate::config::PluginConfig;
 use crate::metrics::Metrics;
 use crate::plugin::chain::{LoadedVersion, load_version};
-use crate::plugin::engine::PluginEngine;
+use crate::plugin::engine::{PluginEngine, content_hash};
 
 /// A new version of the plugin at `index` in the chain, ready to swap in.
 pub struct Reloaded {
@@ -26,6 +26,8 @@ pub struct Reloaded {
 
 /// How long a file must be quiet before it is loaded: editors and `cp` write in several steps.
 const DEBOUNCE: Duration = Duration::from_millis(200);
+/// The longest a file that never goes quiet delays its load.
+const MAX_DEBOUNCE: Duration = Duration::from_secs(2);
 
 /// Starts watching the files of the plugins configured with `reload`; `versions` are the content
 /// hashes of the versions running now, by chain index. `None` when no plugin reloads, or when the
@@ -46,9 +48,23 @@ pub fn watch(
         return None;
     }
     let (events_tx, events_rx) = mpsc::channel::<PathBuf>(256);
+    let events_tx_initial = events_tx.clone();
+    let files: Vec<PathBuf> = watched.iter().map(|(_, config)| config.path.clone()).collect();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
-            for path in event.paths {
+        let Ok(event) = event else { return };
+        // Reading a file is not news (and reloading reads it); nor are other files in the directory
+        // (a checkpoint rewritten every second, say).
+        let writes = match event.kind {
+            notify::EventKind::Modify(notify::event::ModifyKind::Metadata(_)) => false,
+            notify::EventKind::Create(_) | notify::EventKind::Modify(_) => true,
+            notify::EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write)) => true,
+            _ => false,
+        };
+        if !writes {
+            return;
+        }
+        for path in event.paths {
+            if files.iter().any(|file| same_file(&path, file)) {
                 // A full queue already holds a reason to look; dropping more is harmless.
                 let _ = events_tx.try_send(path);
             }
@@ -61,6 +77,10 @@ pub fn watch(
             return None;
         }
     };
+    // A file replaced between its load and this watch has no event of its own: look once at every file.
+    for (_, config) in &watched {
+        let _ = events_tx_initial.try_send(config.path.clone());
+    }
     let mut directories: Vec<PathBuf> = watched.iter().map(|(_, config)| directory_of(&config.path)).collect();
     directories.sort();
     directories.dedup();
@@ -112,8 +132,12 @@ impl ReloadTask {
             let Some(first) = first else { return };
             let mut touched = vec![first];
             // Wait until the files are quiet.
-            while let Ok(Some(path)) = tokio::time::timeout(DEBOUNCE, events.recv()).await {
-                touched.push(path);
+            let give_up = tokio::time::Instant::now() + MAX_DEBOUNCE;
+            while tokio::time::Instant::now() < give_up {
+                match tokio::time::timeout(DEBOUNCE, events.recv()).await {
+                    Ok(Some(path)) => touched.push(path),
+                    _ => break,
+                }
             }
             let changed: Vec<(usize, PluginConfig)> = self
                 .watched
@@ -132,6 +156,12 @@ impl ReloadTask {
     /// Loads one plugin's file again; false once the chain is gone.
     async fn reload(&mut self, index: usize, config: &PluginConfig) -> bool {
         let running = self.running.get(&index).cloned().unwrap_or_default();
+        // A file rewritten with the same bytes (or only touched) is not a new version.
+        if let Ok(bytes) = tokio::fs::read(&config.path).await
+            && content_hash(&bytes) == running
+        {
+            return true;
+        }
         match load_version(&self.engine, config).await {
             Ok(version) if version.code.version() == running => true,
             Ok(version) => {

@@ -27,8 +27,15 @@ pub enum TestError {
     Plugin(#[from] PluginError),
 }
 
-/// Runs the plugin at `plugin` over the changes in `input` and prints one JSON outcome per change.
-pub async fn run(plugin: &Path, input: &Path, config: &[String], batch: usize) -> Result<(), TestError> {
+/// Runs the plugin at `plugin` over the changes in `input` and prints one JSON outcome per change;
+/// compiled code is cached in `cache_dir` when given.
+pub async fn run(
+    plugin: &Path,
+    input: &Path,
+    config: &[String],
+    batch: usize,
+    cache_dir: Option<&Path>,
+) -> Result<(), TestError> {
     let settings = PluginConfig {
         name: plugin
             .file_stem()
@@ -40,7 +47,7 @@ pub async fn run(plugin: &Path, input: &Path, config: &[String], batch: usize) -
         reload: false,
     };
     let changes = read_changes(input)?;
-    let engine = PluginEngine::new(None)?;
+    let engine = PluginEngine::new(cache_dir)?;
     let mut chain = PluginChain::load(&[settings], Some(&engine), Arc::new(Metrics::new())).await?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
