@@ -698,7 +698,10 @@ fn apply_masks(working: &mut Working, masks: Vec<roles::MaskedColumn>) {
                 let value: ColumnValue = lift_value(value, &working.change.table.columns[index]);
                 let change = &mut working.change;
                 for image in [&mut change.before, &mut change.after].into_iter().flatten() {
-                    image[index] = value.clone();
+                    // NULL carries nothing to hide, and replacing it would invent a value.
+                    if image[index] != ColumnValue::Null {
+                        image[index] = value.clone();
+                    }
                 }
             }
         }
