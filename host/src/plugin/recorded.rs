@@ -222,15 +222,7 @@ impl RecordedTable {
 impl RecordedChange {
     /// The line `sluice run --record` writes for a change.
     pub fn from_change(change: &RowChange) -> Self {
-        let image = |values: &Option<Vec<crate::change::ColumnValue>>| {
-            values.as_ref().map(|values| {
-                values
-                    .iter()
-                    .zip(&change.table.columns)
-                    .map(|(value, column)| RecordedValue::from_wit(&lower_value(value, column)))
-                    .collect()
-            })
-        };
+        let image = |values: &Option<Vec<crate::change::ColumnValue>>| recorded_image(values, &change.table);
         Self {
             table: RecordedTable::from_schema(&change.table),
             operation: match change.operation {
@@ -242,6 +234,17 @@ impl RecordedChange {
             after: image(&change.after),
         }
     }
+}
+
+/// A row image in the recorded format.
+fn recorded_image(values: &Option<Vec<crate::change::ColumnValue>>, table: &TableSchema) -> Option<Vec<RecordedValue>> {
+    values.as_ref().map(|values| {
+        values
+            .iter()
+            .zip(&table.columns)
+            .map(|(value, column)| RecordedValue::from_wit(&lower_value(value, column)))
+            .collect()
+    })
 }
 
 /// Writes the row changes that enter the plugin chain to a file, one JSON line each: the input of
@@ -413,15 +416,7 @@ pub fn outcome(routed: &Routed) -> Option<Outcome> {
             error: error.clone(),
         }),
         Routed::Row(RoutedChange { change, routing }) => {
-            let image = |values: &Option<Vec<crate::change::ColumnValue>>| {
-                values.as_ref().map(|values| {
-                    values
-                        .iter()
-                        .zip(&change.table.columns)
-                        .map(|(value, column)| RecordedValue::from_wit(&lower_value(value, column)))
-                        .collect()
-                })
-            };
+            let image = |values: &Option<Vec<crate::change::ColumnValue>>| recorded_image(values, &change.table);
             let key = routing
                 .key
                 .clone()
