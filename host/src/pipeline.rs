@@ -86,7 +86,7 @@ enum Outgoing {
 /// What the sink hands to the acknowledger, in send order.
 enum Pending {
     Delivery {
-        topic: String,
+        topic: Arc<str>,
         delivery: DeliveryFuture,
     },
     Commit(CommitMark),
@@ -207,7 +207,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
     tasks.spawn(run_chain(chain, recorder, changes_rx, routed_tx));
     tasks.spawn(run_encoder(
         encoder,
-        config.kafka.topic.clone(),
+        Arc::from(config.kafka.topic.as_str()),
         checkpoint.next_record_id,
         routed_rx,
         outgoing_tx,
@@ -268,7 +268,7 @@ async fn run_chain(
 
 async fn run_encoder(
     mut encoder: DtsAvroEncoder,
-    default_topic: String,
+    default_topic: Arc<str>,
     mut next_record_id: i64,
     mut input: mpsc::Receiver<Vec<Routed>>,
     output: mpsc::Sender<Vec<Outgoing>>,
@@ -293,7 +293,7 @@ async fn run_encoder(
                     };
                     let payload = encoder.encode(next_record_id, &row)?;
                     next_record_id += 1;
-                    let mut message = OutMessage::new(dead.topic, key::primary_key(&row.change), payload);
+                    let mut message = OutMessage::new(dead.topic.into(), key::primary_key(&row.change), payload);
                     message.failure = Some(Box::new(FailureHeaders {
                         plugin: dead.plugin,
                         error: dead.error,
@@ -393,7 +393,7 @@ impl Acknowledger {
     /// Turns a failed delivery of the front message into the error that stops the pipeline.
     fn check(&self, answer: <DeliveryFuture as std::future::Future>::Output) -> Result<(), RunError> {
         let topic = || match self.outstanding.front() {
-            Some(Pending::Delivery { topic, .. }) => topic.clone(),
+            Some(Pending::Delivery { topic, .. }) => topic.to_string(),
             _ => String::new(),
         };
         match answer {

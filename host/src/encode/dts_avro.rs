@@ -792,8 +792,8 @@ mod tests {
         let object_name = routed
             .routing
             .object_name
-            .clone()
-            .unwrap_or_else(|| change.table.name.object_name());
+            .as_deref()
+            .map_or_else(|| change.table.name.object_name(), str::to_owned);
         let value = Value::Record(vec![
             ("version".into(), Value::Int(RECORD_VERSION)),
             ("id".into(), Value::Long(id)),

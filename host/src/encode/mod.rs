@@ -6,7 +6,8 @@ pub mod key;
 /// One Kafka message, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutMessage {
-    pub topic: String,
+    /// Shared by the messages of a table (or of the whole stream), not allocated per message.
+    pub topic: std::sync::Arc<str>,
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
     /// The partition a plugin chose; `None` leaves it to the partitioner.
@@ -23,7 +24,7 @@ pub struct FailureHeaders {
 }
 
 impl OutMessage {
-    pub fn new(topic: String, key: Option<Vec<u8>>, payload: Vec<u8>) -> Self {
+    pub fn new(topic: std::sync::Arc<str>, key: Option<Vec<u8>>, payload: Vec<u8>) -> Self {
         Self {
             topic,
             key,

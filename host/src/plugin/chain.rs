@@ -31,9 +31,10 @@ use crate::plugin::{FailurePolicy, PluginError};
 /// Where and how to publish a kept change; `None` leaves the host's default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Routing {
-    pub topic: Option<String>,
+    /// Shared with every change of the table, so routing a change allocates nothing.
+    pub topic: Option<Arc<str>>,
     pub key: Option<Vec<u8>>,
-    pub object_name: Option<String>,
+    pub object_name: Option<Arc<str>>,
     pub partition: Option<i32>,
     /// `name@version` of every plugin of the chain that handled the change, comma-separated.
     pub plugins: Option<Arc<str>>,
@@ -172,8 +173,8 @@ struct PublishedTable {
     _schema: Arc<TableSchema>,
     /// The table with renamed columns, if any were renamed.
     renamed: Option<Arc<TableSchema>>,
-    topic: Option<String>,
-    object_name: Option<String>,
+    topic: Option<Arc<str>>,
+    object_name: Option<Arc<str>>,
     key_columns: Option<Vec<usize>>,
 }
 
@@ -420,21 +421,20 @@ impl PluginChain {
         row: roles::RowMapping,
     ) -> (RowChange, Routing) {
         let address = Arc::as_ptr(&change.table) as usize;
-        if !self.published.contains_key(&address) {
-            if self.published.len() >= REMEMBERED_TABLES {
-                self.published.clear();
-                self.trimmed.clear();
-            }
-            let mapping = self
-                .links
+        if self.published.len() >= REMEMBERED_TABLES && !self.published.contains_key(&address) {
+            self.published.clear();
+            self.trimmed.clear();
+        }
+        let links = &self.links;
+        let table = self.published.entry(address).or_insert_with(|| {
+            let mapping = links
                 .iter()
                 .rev()
                 .find_map(|link| link.tables.get(&address).and_then(|table| table.mapping.clone()));
-            self.published.insert(address, published_table(&change.table, mapping));
-        }
-        let table = &self.published[&address];
+            published_table(&change.table, mapping)
+        });
         let mut routing = Routing {
-            topic: row.topic.or_else(|| table.topic.clone()),
+            topic: row.topic.map(Arc::from).or_else(|| table.topic.clone()),
             key: row.key,
             object_name: table.object_name.clone(),
             partition: row.partition,
@@ -496,10 +496,10 @@ fn published_table(schema: &Arc<TableSchema>, mapping: Option<roles::TableMappin
     PublishedTable {
         _schema: schema.clone(),
         renamed,
-        topic: mapping.topic,
+        topic: mapping.topic.map(Arc::from),
         object_name: mapping
             .object_name
-            .map(|name| format!("{}.{}", name.database, name.table)),
+            .map(|name| Arc::from(format!("{}.{}", name.database, name.table))),
         key_columns: mapping.key_columns.map(|columns| {
             columns
                 .into_iter()

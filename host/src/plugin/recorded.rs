@@ -423,13 +423,13 @@ pub fn outcome(routed: &Routed) -> Option<Outcome> {
                 .or_else(|| crate::encode::key::primary_key(change))
                 .map(|key| String::from_utf8_lossy(&key).into_owned());
             Some(Outcome::Keep {
-                topic: routing.topic.clone(),
+                topic: routing.topic.as_deref().map(str::to_owned),
                 key,
                 partition: routing.partition,
                 object_name: routing
                     .object_name
-                    .clone()
-                    .unwrap_or_else(|| change.table.name.object_name()),
+                    .as_deref()
+                    .map_or_else(|| change.table.name.object_name(), str::to_owned),
                 fields: change.table.columns.iter().map(|column| column.name.clone()).collect(),
                 before: image(&change.before),
                 after: image(&change.after),

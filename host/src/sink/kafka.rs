@@ -210,7 +210,7 @@ impl KafkaSink {
                 }
                 Err((error, _)) => {
                     return Err(SinkError::Send {
-                        topic: message.topic.clone(),
+                        topic: message.topic.to_string(),
                         error,
                     });
                 }
