@@ -418,5 +418,92 @@ fn main() {
     let given = |flag: &str| arguments.iter().any(|argument| argument == flag);
     if given("--bench") && !given("--test") && !given("--profile-time") {
         print_summary(&measured);
+        let filtered_out = arguments[1..]
+            .iter()
+            .any(|argument| !argument.starts_with('-') && !"swap".contains(argument.as_str()));
+        if !filtered_out {
+            measure_swap_stall(&runtime, &engine, &tables);
+        }
     }
+}
+
+/// The stall of a hot swap: how much longer the batch at which a new version takes over takes than a
+/// batch in steady state. The new version is loaded (compiled, instantiated, initialised) outside the
+/// timing, as the reload task does off the hot path; the timed batch pays the swap and the new
+/// instance's first calls (a `map-table` per table shape). Bar (issue 5): at most 50 ms.
+fn measure_swap_stall(runtime: &Runtime, engine: &PluginEngine, tables: &[Arc<TableSchema>]) {
+    const SWAPS: usize = 40;
+    let original = plugin_directory().join("reference_rust.wasm");
+    let Ok(bytes) = std::fs::read(&original) else {
+        eprintln!(
+            "plugin_boundary: skipping the swap stall: `{}` is missing",
+            original.display()
+        );
+        return;
+    };
+    // Two versions that differ only in a custom section: the same behaviour, different hashes.
+    let directory = target_directory().join("plugin-bench-swap");
+    std::fs::create_dir_all(&directory).expect("a directory for the two versions");
+    let mut variant = bytes.clone();
+    variant.extend_from_slice(&[0, 6, 5, b's', b'w', b'a', b'p', b'b']);
+    let versions: Vec<PluginConfig> = [("a.wasm", &bytes), ("b.wasm", &variant)]
+        .into_iter()
+        .map(|(name, content)| {
+            let path = directory.join(name);
+            std::fs::write(&path, content).expect("writing a version");
+            PluginConfig {
+                name: "reference".into(),
+                path,
+                config: REFERENCE_CONFIG
+                    .iter()
+                    .map(|(key, value)| (key.to_string(), value.to_string()))
+                    .collect(),
+                limits: PluginLimits::default(),
+                on_failure: FailurePolicy::Halt,
+                reload: false,
+            }
+        })
+        .collect();
+    let metrics = Arc::new(Metrics::new());
+    let mut chain = runtime
+        .block_on(PluginChain::load(&versions[..1], Some(engine), metrics))
+        .expect("the reference plugin loads");
+    let input = batch(tables, 64);
+    let time = |chain: &mut PluginChain| {
+        let batch = input.clone();
+        let started = Instant::now();
+        let routed = runtime
+            .block_on(chain.apply(batch))
+            .expect("the chain handles the batch");
+        let elapsed = started.elapsed();
+        drop(routed);
+        elapsed
+    };
+    time(&mut chain);
+    let mut steady = Vec::new();
+    let mut swapped = Vec::new();
+    for swap in 0..SWAPS {
+        steady.push(time(&mut chain));
+        let version = runtime
+            .block_on(sluice::plugin::chain::load_version(engine, &versions[(swap + 1) % 2]))
+            .expect("the new version loads");
+        let before = chain.versions().map(str::to_owned);
+        chain.offer(0, version);
+        swapped.push(time(&mut chain));
+        assert_ne!(chain.versions().map(str::to_owned), before, "the new version took over");
+    }
+    let summary = |times: &mut Vec<Duration>| {
+        times.sort();
+        (times[times.len() / 2], times[times.len() - 1])
+    };
+    let (steady_median, steady_max) = summary(&mut steady);
+    let (swap_median, swap_max) = summary(&mut swapped);
+    println!();
+    println!("hot swap, {SWAPS} swaps of reference-rust, batch 64:");
+    println!("  steady batch:   median {steady_median:?}, max {steady_max:?}");
+    println!("  swapping batch: median {swap_median:?}, max {swap_max:?}");
+    println!(
+        "  stall (swapping minus steady, worst case): {:?} (bar: 50 ms)",
+        swap_max.saturating_sub(steady_median)
+    );
 }

@@ -297,12 +297,22 @@ impl PluginChain {
         let Some(reloads) = self.reloads.as_mut() else {
             return;
         };
+        let mut offered = Vec::new();
         while let Ok(reloaded) = reloads.try_recv() {
-            let index = reloaded.index;
-            if self.links[index].version.code.version() == reloaded.version.code.version() {
-                continue;
-            }
-            self.pending[index] = Some(reloaded.version);
+            offered.push(reloaded);
+        }
+        for reloaded in offered {
+            self.offer(reloaded.index, reloaded.version);
+        }
+    }
+
+    /// Offers a new version of the plugin at `index`: it takes over at the next transaction boundary
+    /// (as a hot reload does), unless it is the version already running.
+    pub fn offer(&mut self, index: usize, version: LoadedVersion) {
+        if self.links[index].version.code.version() == version.code.version() {
+            self.pending[index] = None;
+        } else {
+            self.pending[index] = Some(version);
         }
     }
 
