@@ -49,6 +49,15 @@ pub mod type_code {
     pub const VAR_STRING: TypeCode = 253;
     pub const STRING: TypeCode = 254;
     pub const GEOMETRY: TypeCode = 255;
+
+    /// The codes that carry bytes as strings or blobs: CHAR, VARCHAR, BINARY, VARBINARY, TEXT and BLOB
+    /// (text or binary by the column's charset).
+    pub fn is_string_or_blob(code: TypeCode) -> bool {
+        matches!(
+            code,
+            VARCHAR | VAR_STRING | STRING | BLOB | TINY_BLOB | MEDIUM_BLOB | LONG_BLOB
+        )
+    }
 }
 
 /// A database-qualified table name. Its `Display` backtick-quotes both parts.

@@ -102,13 +102,6 @@ pub enum Outcome {
     },
 }
 
-fn is_character(type_code: u8) -> bool {
-    matches!(
-        type_code,
-        type_code::VARCHAR | type_code::VAR_STRING | type_code::STRING | type_code::BLOB
-    ) || (type_code::TINY_BLOB..=type_code::LONG_BLOB).contains(&type_code)
-}
-
 impl RecordedTable {
     pub fn to_schema(&self) -> Result<TableSchema, String> {
         let columns: Vec<ColumnSchema> = self
@@ -118,7 +111,7 @@ impl RecordedTable {
                 let mut schema = ColumnSchema::new(column.name.clone(), column.type_code);
                 schema.charset = match &column.charset {
                     Some(name) => Charset { name: name.clone() },
-                    None if is_character(column.type_code) => Charset { name: "utf8mb4".into() },
+                    None if type_code::is_string_or_blob(column.type_code) => Charset { name: "utf8mb4".into() },
                     None => Charset::binary(),
                 };
                 schema

@@ -228,16 +228,7 @@ pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Col
             Ok(set_members(column, bits))
         }
         (type_code::JSON, Value::Bytes(bytes)) => Ok(ColumnValue::Json(text(column, &bytes)?)),
-        (
-            type_code::VARCHAR
-            | type_code::VAR_STRING
-            | type_code::STRING
-            | type_code::BLOB
-            | type_code::TINY_BLOB
-            | type_code::MEDIUM_BLOB
-            | type_code::LONG_BLOB,
-            Value::Bytes(bytes),
-        ) => Ok(if column.charset.is_binary() {
+        (code, Value::Bytes(bytes)) if type_code::is_string_or_blob(code) => Ok(if column.charset.is_binary() {
             ColumnValue::Bytes(pad_binary(column, bytes))
         } else {
             ColumnValue::Text(bytes)

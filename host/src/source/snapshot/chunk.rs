@@ -73,15 +73,7 @@ fn value_expression(column: &ColumnSchema) -> String {
     let name = quote(&column.name);
     match column.type_code {
         type_code::ENUM | type_code::SET => format!("CONVERT({name} USING utf8mb4)"),
-        type_code::VARCHAR
-        | type_code::VAR_STRING
-        | type_code::STRING
-        | type_code::BLOB
-        | type_code::TINY_BLOB
-        | type_code::MEDIUM_BLOB
-        | type_code::LONG_BLOB
-            if !column.charset.is_binary() =>
-        {
+        code if type_code::is_string_or_blob(code) && !column.charset.is_binary() => {
             format!("CAST({name} AS BINARY)")
         }
         _ => name,
