@@ -163,3 +163,31 @@ fn every_language_refuses_an_unknown_config_key_by_name() -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+#[test]
+fn a_plugins_log_stdout_and_stderr_reach_the_host_log_under_its_name() -> anyhow::Result<()> {
+    let plugin = sluice_tests::plugins::build_plugin("misbehaving")?;
+    let output = plugin_test(&plugin, &[("mode", "chatty")])?;
+    ensure!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let log = String::from_utf8_lossy(&output.stderr);
+    for line in [
+        "misbehaving: a line for the host's log",
+        "misbehaving: a line on stdout",
+        "misbehaving: a line on stderr",
+    ] {
+        let logged = log
+            .lines()
+            .filter_map(|entry| serde_json::from_str::<Value>(entry).ok())
+            .any(|entry| entry["message"] == line && entry["plugin"] == "misbehaving");
+        ensure!(
+            logged,
+            "`{line}` is not in the host log under the plugin's name:\n{log}"
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    ensure!(
+        !stdout.contains("a line on stdout"),
+        "the plugin's stdout leaked into the command's output:\n{stdout}"
+    );
+    Ok(())
+}

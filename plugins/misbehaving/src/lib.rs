@@ -6,6 +6,8 @@
 //! - `trap`: panics, which traps the instance;
 //! - `open-file`: tries to read `/etc/hostname` (the sandbox must deny it);
 //! - `open-socket`: tries to connect to `127.0.0.1:9` (the sandbox must deny it);
+//! - `chatty`: writes one line to the host's log, one to stdout and one to stderr, and keeps the change
+//!   (the host must route all three to its log under the plugin's name);
 //! - `keep` (default): keeps every change.
 //!
 //! Each reaching mode returns an error either way: its message contains `denied` when the sandbox
@@ -14,7 +16,16 @@
 use sluice_guest::{Change, Config, Plugin, PluginError, Verdict};
 
 /// The modes, as the `mode` key spells them.
-const MODES: [&str; 7] = ["spin", "allocate", "error", "trap", "open-file", "open-socket", "keep"];
+const MODES: [&str; 8] = [
+    "spin",
+    "allocate",
+    "error",
+    "trap",
+    "open-file",
+    "open-socket",
+    "chatty",
+    "keep",
+];
 
 /// What the fixture reaches for in the `open-file` and `open-socket` modes.
 const FILE: &str = "/etc/hostname";
@@ -28,6 +39,7 @@ pub enum Mode {
     Trap,
     OpenFile,
     OpenSocket,
+    Chatty,
     Keep,
 }
 
@@ -46,6 +58,7 @@ impl Plugin for Misbehaving {
             "trap" => Mode::Trap,
             "open-file" => Mode::OpenFile,
             "open-socket" => Mode::OpenSocket,
+            "chatty" => Mode::Chatty,
             "keep" => Mode::Keep,
             other => {
                 return Err(PluginError::InvalidConfig(format!(
@@ -87,6 +100,12 @@ impl Plugin for Misbehaving {
                     "misbehaving: connecting to {SOCKET_ADDRESS} was denied: {error}"
                 )),
             }),
+            Mode::Chatty => {
+                sluice_guest::log::info("misbehaving: a line for the host's log");
+                println!("misbehaving: a line on stdout");
+                eprintln!("misbehaving: a line on stderr");
+                Ok(Verdict::Keep)
+            }
             Mode::Keep => Ok(Verdict::Keep),
         }
     }
