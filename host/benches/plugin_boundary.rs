@@ -36,7 +36,6 @@ use sluice::config::PluginConfig;
 use sluice::metrics::Metrics;
 use sluice::plugin::chain::{PluginChain, Routed};
 use sluice::plugin::engine::PluginEngine;
-use sluice::plugin::{FailurePolicy, PluginLimits};
 use sluice::source::position::{BinlogPosition, RecordPosition};
 use tokio::runtime::Runtime;
 
@@ -228,21 +227,20 @@ fn load_chain(runtime: &Runtime, engine: &PluginEngine, scenario: &Scenario) -> 
                 path.display()
             ));
         }
-        configs.push(PluginConfig {
-            name: format!("{index}-{}", file.trim_end_matches(".wasm")),
-            path,
-            config: config
-                .iter()
-                .map(|(key, value)| (key.to_string(), value.to_string()))
-                .collect(),
-            limits: PluginLimits::default(),
-            on_failure: FailurePolicy::Halt,
-            reload: false,
-        });
+        let name = format!("{index}-{}", file.trim_end_matches(".wasm"));
+        configs.push(PluginConfig::fixed(name, path, owned(config)));
     }
     runtime
         .block_on(PluginChain::load(&configs, Some(engine), Arc::new(Metrics::new())))
         .map_err(|error| error.to_string())
+}
+
+/// A plugin config table from its `(key, value)` pairs.
+fn owned(config: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    config
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
 }
 
 /// What a chain made of a batch: rows published, of them masked, and commits.
@@ -451,17 +449,7 @@ fn measure_swap_stall(runtime: &Runtime, engine: &PluginEngine, tables: &[Arc<Ta
         .map(|(name, content)| {
             let path = directory.join(name);
             std::fs::write(&path, content).expect("writing a version");
-            PluginConfig {
-                name: "reference".into(),
-                path,
-                config: REFERENCE_CONFIG
-                    .iter()
-                    .map(|(key, value)| (key.to_string(), value.to_string()))
-                    .collect(),
-                limits: PluginLimits::default(),
-                on_failure: FailurePolicy::Halt,
-                reload: false,
-            }
+            PluginConfig::fixed("reference", path, owned(&REFERENCE_CONFIG))
         })
         .collect();
     let metrics = Arc::new(Metrics::new());

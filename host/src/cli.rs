@@ -190,7 +190,7 @@ fn run_error_code(error: &RunError) -> u8 {
         RunError::Plugin(_) => exit_code::PLUGIN,
         RunError::Encode(_) => exit_code::FAILURE,
         RunError::Sink(_) | RunError::Checkpoint(_) => exit_code::SINK,
-        RunError::Metrics(_) => exit_code::CONFIG,
+        RunError::Metrics(_) | RunError::Record { .. } => exit_code::CONFIG,
     }
 }
 

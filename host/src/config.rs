@@ -449,6 +449,21 @@ pub struct PluginConfig {
     pub reload: bool,
 }
 
+impl PluginConfig {
+    /// A plugin outside the daemon (`sluice plugin test`, benchmarks): default limits, halting on
+    /// failure, no reload.
+    pub fn fixed(name: impl Into<String>, path: impl Into<PathBuf>, config: BTreeMap<String, String>) -> Self {
+        Self {
+            name: name.into(),
+            path: path.into(),
+            config,
+            limits: crate::plugin::PluginLimits::default(),
+            on_failure: crate::plugin::FailurePolicy::Halt,
+            reload: false,
+        }
+    }
+}
+
 /// The validated configuration the daemon runs with.
 #[derive(Debug, Clone)]
 pub struct Config {

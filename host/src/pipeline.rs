@@ -65,6 +65,11 @@ pub enum RunError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Metrics(#[from] EndpointError),
+    #[error("cannot create the record file `{path}` (given with --record): {source}")]
+    Record {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The end of a source transaction, as the acknowledger applies it to the checkpoint.
@@ -199,8 +204,9 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
     }
     tasks.spawn(async move { reader.run(stop).await.map_err(RunError::from) });
     let recorder = match &config.record_changes {
-        Some(path) => Some(Recorder::create(path).map_err(|error| {
-            crate::plugin::PluginError::Engine(format!("cannot create the record file `{}`: {error}", path.display()))
+        Some(path) => Some(Recorder::create(path).map_err(|source| RunError::Record {
+            path: path.clone(),
+            source,
         })?),
         None => None,
     };

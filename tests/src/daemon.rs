@@ -18,10 +18,13 @@ pub fn with_metrics_address(config: &str) -> anyhow::Result<(String, String)> {
 }
 
 /// One plugin entry of a daemon config.
+#[derive(Default)]
 pub struct PluginEntry {
     pub name: String,
     pub path: PathBuf,
     pub config: Vec<(String, String)>,
+    /// Further keys of the entry itself, as TOML lines (`cpu_budget_ms = 300`, `on_failure = "skip"`).
+    pub settings: Vec<String>,
 }
 
 /// Writes a daemon config for the harness servers. `start` is `current`, `earliest` or a position.
@@ -76,6 +79,10 @@ pub fn plugin_toml(plugin: &PluginEntry) -> String {
         plugin.name,
         plugin.path.display()
     );
+    for setting in &plugin.settings {
+        text.push_str(setting);
+        text.push('\n');
+    }
     if !plugin.config.is_empty() {
         text.push_str("[plugins.config]\n");
         for (key, value) in &plugin.config {

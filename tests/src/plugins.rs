@@ -55,6 +55,7 @@ pub async fn router(config: &[(&str, &str)]) -> anyhow::Result<crate::daemon::Pl
         name: "router".into(),
         path,
         config,
+        ..Default::default()
     })
 }
 

@@ -64,6 +64,7 @@ async fn router_daemon(
         name: "router".into(),
         path: plugin_path.clone(),
         config: vec![("topic_template".into(), "{database}.{table}".into())],
+        ..Default::default()
     };
     let start = current_position(db).await?;
     let config = config_toml(

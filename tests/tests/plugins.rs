@@ -29,11 +29,10 @@ async fn run_misbehaving(mode: &str) -> anyhow::Result<(String, bool)> {
         name: "fixture".into(),
         path: plugin,
         config: vec![("mode".into(), mode.into())],
+        // A 3 s CPU budget, so the runtime-thread check below has time to count.
+        settings: vec!["cpu_budget_ms = 3000".into()],
     };
-    // A 3 s CPU budget, so the runtime-thread check below has time to count.
-    let plugin_line = format!("path = \"{}\"\n", entry.path.display());
     let config = config_toml(&db, &broker, &checkpoint, &start, &["shop.*"], "items", &[entry])
-        .replace(&plugin_line, &format!("{plugin_line}cpu_budget_ms = 3000\n"))
         + "\n[snapshot]\nmode = \"never\"\n";
     let daemon = RunningDaemon::start(&config, state.path())?;
     db.execute("INSERT INTO shop.items VALUES (1)").await?;
@@ -112,8 +111,8 @@ async fn misbehaving_daemon(
         name: "fixture".into(),
         path: plugin,
         config: vec![("mode".into(), mode.into())],
+        settings: vec!["cpu_budget_ms = 300".into(), policy.into()],
     };
-    let plugin_line = format!("path = \"{}\"\n", entry.path.display());
     let start = current_position(db).await?;
     let config = config_toml(
         db,
@@ -123,9 +122,7 @@ async fn misbehaving_daemon(
         &["shop.*"],
         "items",
         &[entry],
-    )
-    .replace(&plugin_line, &format!("{plugin_line}cpu_budget_ms = 300\n{policy}\n"))
-        + "\n[snapshot]\nmode = \"never\"\n";
+    ) + "\n[snapshot]\nmode = \"never\"\n";
     RunningDaemon::start(&config, state)
 }
 

@@ -190,6 +190,7 @@ pub struct PluginChain {
     published: HashMap<usize, PublishedTable>,
     /// Tables with removed columns, by (table address, removed columns).
     trimmed: HashMap<(usize, Vec<u32>), Arc<TableSchema>>,
+    /// Whether any plugin dead-letters; failure policies come from the config, which a swap keeps.
     keeps_originals: bool,
     metrics: Arc<Metrics>,
 }
@@ -336,10 +337,6 @@ impl PluginChain {
             self.published.clear();
             self.trimmed.clear();
             self.tag = self.version_tag();
-            self.keeps_originals = self
-                .links
-                .iter()
-                .any(|link| matches!(link.policy(), FailurePolicy::DeadLetter { .. }));
         }
     }
 

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use crate::change::{Change, Commit, TableSchema};
 use crate::config::PluginConfig;
 use crate::metrics::Metrics;
+use crate::plugin::PluginError;
 use crate::plugin::chain::{PluginChain, Routed};
 use crate::plugin::engine::PluginEngine;
 use crate::plugin::recorded::{Outcome, RecordedChange, RecordedTable, outcome};
-use crate::plugin::{FailurePolicy, PluginError, PluginLimits};
 use crate::source::position::BinlogPosition;
 
 /// Why a plugin test could not run to the end.
@@ -36,16 +36,10 @@ pub async fn run(
     batch: usize,
     cache_dir: Option<&Path>,
 ) -> Result<(), TestError> {
-    let settings = PluginConfig {
-        name: plugin
-            .file_stem()
-            .map_or_else(|| "plugin".into(), |stem| stem.to_string_lossy().into_owned()),
-        path: plugin.to_owned(),
-        config: parse_config(config)?,
-        limits: PluginLimits::default(),
-        on_failure: FailurePolicy::Halt,
-        reload: false,
-    };
+    let name = plugin
+        .file_stem()
+        .map_or_else(|| "plugin".into(), |stem| stem.to_string_lossy().into_owned());
+    let settings = PluginConfig::fixed(name, plugin, parse_config(config)?);
     let changes = read_changes(input)?;
     let engine = PluginEngine::new(cache_dir)?;
     let mut chain = PluginChain::load(&[settings], Some(&engine), Arc::new(Metrics::new())).await?;

@@ -141,13 +141,9 @@ async fn pipeline_only(db: &MariaDb, plugin: Option<&std::path::Path>, rows: u64
     let schema = Arc::new(schema_from_catalog(&table, &catalog)?);
     let mut reader = ChunkReader::new(conn, CHUNK_SIZE, false).await?;
     let plugins: Vec<PluginConfig> = plugin
-        .map(|path| PluginConfig {
-            name: "router".into(),
-            path: path.to_path_buf(),
-            config: [("topic_template".to_owned(), "{database}.{table}".to_owned())].into(),
-            limits: Default::default(),
-            on_failure: sluice::plugin::FailurePolicy::Halt,
-            reload: false,
+        .map(|path| {
+            let config = [("topic_template".to_owned(), "{database}.{table}".to_owned())].into();
+            PluginConfig::fixed("router", path, config)
         })
         .into_iter()
         .collect();
@@ -222,6 +218,7 @@ async fn end_to_end(
                 name: "router".into(),
                 path: path.to_path_buf(),
                 config: vec![("topic_template".into(), topic.to_owned())],
+                ..Default::default()
             })
             .into_iter()
             .collect::<Vec<_>>(),
