@@ -162,9 +162,24 @@ pub struct RawKafka {
     /// Replication factor of a topic sluice creates.
     #[serde(default = "default_topic_replication")]
     pub topic_replication: i32,
+    /// `at_least_once` (default) or `exactly_once`.
+    #[serde(default)]
+    pub delivery: Delivery,
     /// Raw librdkafka producer properties, passed through unchanged (they win over sluice's own).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+}
+
+/// What a crash may do to the topics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Nothing lost; after a crash, what was sent since the last checkpoint is sent again.
+    #[default]
+    AtLeastOnce,
+    /// Nothing lost and no binlog change doubled: on start, what each partition already holds is
+    /// read back from its tail and skipped (`sink::exactly_once`).
+    ExactlyOnce,
 }
 
 #[derive(Debug, Deserialize)]
@@ -413,6 +428,7 @@ pub struct KafkaConfig {
     pub create_topics: bool,
     pub topic_partitions: i32,
     pub topic_replication: i32,
+    pub delivery: Delivery,
     pub options: BTreeMap<String, String>,
 }
 
@@ -622,6 +638,7 @@ impl Config {
                 create_topics: raw.kafka.create_topics,
                 topic_partitions: raw.kafka.topic_partitions,
                 topic_replication: raw.kafka.topic_replication,
+                delivery: raw.kafka.delivery,
                 options: raw.kafka.options,
             },
             checkpoint: CheckpointConfig {

@@ -283,23 +283,26 @@ async fn run_encoder(
         let mut outgoing = Vec::with_capacity(batch.len());
         for routed in batch {
             match routed {
-                Routed::Row(row) => {
+                Routed::Row(mut row) => {
                     let payload = encoder.encode(next_record_id, &row)?;
                     next_record_id += 1;
-                    let key = row.routing.key.clone().or_else(|| key::primary_key(&row.change));
+                    let key = row.routing.key.take().or_else(|| key::primary_key(&row.change));
                     let topic = row.routing.topic.unwrap_or_else(|| default_topic.clone());
-                    let mut message = OutMessage::new(topic, key, payload);
+                    let position = OutMessage::stream_point(&mut row.change);
+                    let mut message = OutMessage::new(topic, key, payload, position);
                     message.partition = row.routing.partition;
                     outgoing.push(Outgoing::Message(message));
                 }
                 Routed::DeadLetter(dead) => {
-                    let row = RoutedChange {
+                    let mut row = RoutedChange {
                         change: dead.change,
                         routing: Routing::default(),
                     };
                     let payload = encoder.encode(next_record_id, &row)?;
                     next_record_id += 1;
-                    let mut message = OutMessage::new(dead.topic.into(), key::primary_key(&row.change), payload);
+                    let key = key::primary_key(&row.change);
+                    let position = OutMessage::stream_point(&mut row.change);
+                    let mut message = OutMessage::new(dead.topic.into(), key, payload, position);
                     message.failure = Some(Box::new(FailureHeaders {
                         plugin: dead.plugin,
                         error: dead.error,
@@ -330,13 +333,14 @@ async fn run_sink(
     while let Some(batch) = input.recv().await {
         for outgoing in batch {
             let next = match outgoing {
-                Outgoing::Message(message) => {
-                    let delivery = sink.send(&message).await?;
-                    Pending::Delivery {
+                Outgoing::Message(message) => match sink.send(&message).await? {
+                    Some(delivery) => Pending::Delivery {
                         topic: message.topic,
                         delivery,
-                    }
-                }
+                    },
+                    // Exactly-once delivery found it in its partition already.
+                    None => continue,
+                },
                 Outgoing::Commit(mark) => Pending::Commit(mark),
             };
             if pending.send(next).await.is_err() {

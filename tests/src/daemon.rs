@@ -101,6 +101,31 @@ pub async fn current_position(db: &MariaDb) -> anyhow::Result<String> {
     Ok(format!("{file}:{offset}"))
 }
 
+/// Waits until the checkpoint file at `path` names a position at or past `position` (`file:offset`);
+/// false if `timeout` passes first.
+pub async fn wait_for_checkpoint(path: &Path, position: &str, timeout: std::time::Duration) -> bool {
+    let Ok(target) = position.parse::<sluice::source::position::BinlogPosition>() else {
+        return false;
+    };
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        let stored = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|file| {
+                file["position"]
+                    .as_str()?
+                    .parse::<sluice::source::position::BinlogPosition>()
+                    .ok()
+            });
+        if stored.is_some_and(|stored| stored.is_at_or_past(&target)) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    false
+}
+
 /// Sends the daemon's logs to the test's captured output; `SLUICE_LOG` filters (default `info`).
 pub fn init_test_logging() {
     let filter = std::env::var("SLUICE_LOG").unwrap_or_else(|_| "info".into());
@@ -381,6 +406,17 @@ impl DaemonProcess {
             .status()?;
         anyhow::ensure!(status.success(), "kill -TERM failed");
         Ok(())
+    }
+
+    /// Kills the process with SIGKILL, as a crash would (no flush, no final checkpoint), and waits
+    /// for it to be gone; returns everything it wrote to stderr.
+    pub fn kill(mut self) -> anyhow::Result<String> {
+        self.child.kill()?;
+        self.child.wait()?;
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_millis(50)) {
+            self.seen.push(line);
+        }
+        Ok(self.seen.join("\n"))
     }
 
     /// Waits for the exit and returns the exit code and everything written to stderr.

@@ -540,6 +540,27 @@ mod tests {
         }
     }
 
+    /// Exactly-once delivery reads a partition's tail back into the point each record marks.
+    #[test]
+    fn records_give_back_their_stream_point() {
+        use crate::sink::exactly_once::stream_point_of_record;
+        use crate::source::position::StreamPoint;
+        let mut encoder = DtsAvroEncoder::new("10.11.6-MariaDB");
+        let mut routed = sample();
+        let payload = encoder.encode(5, &routed).unwrap();
+        assert_eq!(
+            stream_point_of_record(&payload),
+            Some(StreamPoint::Row(routed.change.position.clone()))
+        );
+        routed.change.origin = Origin::Snapshot;
+        let payload = encoder.encode(6, &routed).unwrap();
+        assert_eq!(
+            stream_point_of_record(&payload),
+            Some(StreamPoint::Before(routed.change.position.event.clone()))
+        );
+        assert_eq!(stream_point_of_record(b"not a record"), None);
+    }
+
     fn sample() -> RoutedChange {
         let table = Arc::new(TableSchema {
             name: TableName::new("shop", "orders"),

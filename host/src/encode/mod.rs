@@ -3,6 +3,9 @@
 pub mod dts_avro;
 pub mod key;
 
+use crate::change::{Origin, RowChange};
+use crate::source::position::{BinlogPosition, RecordPosition, StreamPoint};
+
 /// One Kafka message, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutMessage {
@@ -14,6 +17,9 @@ pub struct OutMessage {
     pub partition: Option<i32>,
     /// Why a dead-lettered change failed; `None` for every other message.
     pub failure: Option<Box<FailureHeaders>>,
+    /// Where the change sits in the source stream (also in the record's `sourcePosition`): what
+    /// exactly-once delivery compares with a partition's tail.
+    pub position: StreamPoint,
 }
 
 /// The headers of a dead-lettered message: which plugin failed on it, and how.
@@ -24,13 +30,30 @@ pub struct FailureHeaders {
 }
 
 impl OutMessage {
-    pub fn new(topic: std::sync::Arc<str>, key: Option<Vec<u8>>, payload: Vec<u8>) -> Self {
+    pub fn new(topic: std::sync::Arc<str>, key: Option<Vec<u8>>, payload: Vec<u8>, position: StreamPoint) -> Self {
         Self {
             topic,
             key,
             payload,
             partition: None,
             failure: None,
+            position,
+        }
+    }
+
+    /// The stream point of a change: its own position for a binlog row, the point its chunk was read
+    /// at for a snapshot row. Takes the position out of the change, which is done with once encoded.
+    pub fn stream_point(change: &mut RowChange) -> StreamPoint {
+        let position = std::mem::replace(
+            &mut change.position,
+            RecordPosition {
+                event: BinlogPosition::new(String::new(), 0),
+                row_index: 0,
+            },
+        );
+        match change.origin {
+            Origin::Binlog => StreamPoint::Row(position),
+            Origin::Snapshot => StreamPoint::Before(position.event),
         }
     }
 }

@@ -4,8 +4,11 @@
 //! reordering or doubling within a partition. Each send returns a delivery future; the pipeline
 //! awaits them in send order and advances the checkpoint only past commits whose every earlier
 //! message was acknowledged.
+//!
+//! sluice picks each message's partition itself ([`partitioner`]), so a change goes to the same
+//! partition on every run, which is what exactly-once delivery ([`exactly_once`]) builds on.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -15,10 +18,12 @@ use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
-use crate::config::KafkaConfig;
+use crate::config::{Delivery, KafkaConfig};
 use crate::encode::OutMessage;
 use crate::shutdown::Shutdown;
-use crate::sink::SinkError;
+use crate::sink::exactly_once::{self, WrittenTails};
+use crate::sink::{SinkError, partitioner};
+use crate::source::position::StreamPoint;
 
 /// sluice's producer settings; `kafka.options` in the config overrides any of them.
 const DEFAULT_PRODUCER_SETTINGS: &[(&str, &str)] = &[
@@ -38,8 +43,15 @@ pub struct KafkaSink {
     create_topics: bool,
     topic_partitions: i32,
     topic_replication: i32,
-    /// Topics known to exist.
-    known_topics: HashSet<String>,
+    delivery: Delivery,
+    /// What reading a topic's tails connects with: the bootstrap servers and the user's options.
+    tail_reader_config: ClientConfig,
+    /// Topics known to exist, with their partition counts.
+    partitions: HashMap<String, i32>,
+    /// What the partitions hold, while a restarted exactly-once stream replays behind it.
+    tails: WrittenTails,
+    /// Changes skipped because their partition already holds them, since the last report.
+    skipped: u64,
 }
 
 impl KafkaSink {
@@ -54,6 +66,11 @@ impl KafkaSink {
         }
         let producer: FutureProducer = client.create().map_err(SinkError::Create)?;
         let admin: AdminClient<DefaultClientContext> = client.create().map_err(SinkError::Create)?;
+        let mut tail_reader_config = ClientConfig::new();
+        tail_reader_config.set("bootstrap.servers", &config.bootstrap_servers);
+        for (key, value) in &config.options {
+            tail_reader_config.set(key, value);
+        }
         Ok(Self {
             producer,
             admin,
@@ -61,84 +78,111 @@ impl KafkaSink {
             create_topics: config.create_topics,
             topic_partitions: config.topic_partitions,
             topic_replication: config.topic_replication,
-            known_topics: HashSet::new(),
+            delivery: config.delivery,
+            tail_reader_config,
+            partitions: HashMap::new(),
+            tails: WrittenTails::default(),
+            skipped: 0,
         })
     }
 
-    /// Whether the broker's metadata lists `topic` with at least one partition.
-    async fn topic_exists(&self, topic: &str) -> bool {
+    /// How many partitions the broker's metadata lists for `topic`; `None` if it has none.
+    async fn partition_count(&self, topic: &str) -> Option<i32> {
         let producer = self.producer.clone();
         let topic = topic.to_owned();
         tokio::task::spawn_blocking(move || {
-            producer
+            let metadata = producer
                 .client()
                 .fetch_metadata(Some(&topic), Duration::from_secs(5))
-                .map(|metadata| {
-                    metadata
-                        .topics()
-                        .iter()
-                        .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
-                })
-                .unwrap_or(false)
+                .ok()?;
+            metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+                .map(|t| t.partitions().len() as i32)
         })
         .await
-        .unwrap_or(false)
+        .ok()
+        .flatten()
     }
 
-    /// Makes sure `topic` exists before the first message goes to it, creating it if allowed.
-    /// (A broker without automatic topic creation would otherwise hold the message forever.)
-    pub async fn ensure_topic(&mut self, topic: &str) -> Result<(), SinkError> {
-        if self.known_topics.contains(topic) {
-            return Ok(());
+    /// Makes sure `topic` exists before the first message goes to it, creating it if allowed, and
+    /// returns its partition count. (A broker without automatic topic creation would otherwise hold
+    /// the message forever.) In exactly-once delivery, also reads what its partitions already hold.
+    pub async fn ensure_topic(&mut self, topic: &str) -> Result<i32, SinkError> {
+        if let Some(&partitions) = self.partitions.get(topic) {
+            return Ok(partitions);
         }
-        if !self.topic_exists(topic).await {
-            if !self.create_topics {
-                return Err(SinkError::MissingTopic {
-                    topic: topic.to_owned(),
-                });
-            }
-            let new_topic = NewTopic::new(
-                topic,
-                self.topic_partitions,
-                TopicReplication::Fixed(self.topic_replication),
-            );
-            let results = self
-                .admin
-                .create_topics(
-                    &[new_topic],
-                    &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-                )
+        let partitions = match self.partition_count(topic).await {
+            Some(partitions) => partitions,
+            None => self.create_topic(topic).await?,
+        };
+        if self.delivery == Delivery::ExactlyOnce {
+            let config = self.tail_reader_config.clone();
+            let name = topic.to_owned();
+            let tails = tokio::task::spawn_blocking(move || exactly_once::read_tails(&config, &name, partitions))
                 .await
-                .map_err(|error| SinkError::CreateTopic {
-                    topic: topic.to_owned(),
-                    detail: error.to_string(),
-                })?;
-            for result in results {
-                match result {
-                    Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                    Err((_, code)) => {
-                        return Err(SinkError::CreateTopic {
-                            topic: topic.to_owned(),
-                            detail: code.to_string(),
-                        });
-                    }
-                }
-            }
-            let mut waited = Duration::ZERO;
-            while !self.topic_exists(topic).await {
-                if waited > Duration::from_secs(30) {
+                .expect("reading a topic's tails does not panic")?;
+            tracing::info!(
+                topic,
+                partitions_with_sluice_messages = tails.len(),
+                "exactly-once: read the tail of each partition; changes already there will be skipped"
+            );
+            self.tails.insert_topic(topic, tails);
+        }
+        self.partitions.insert(topic.to_owned(), partitions);
+        Ok(partitions)
+    }
+
+    /// Creates `topic`, if allowed, and waits until the broker lists it; returns its partition count.
+    async fn create_topic(&mut self, topic: &str) -> Result<i32, SinkError> {
+        if !self.create_topics {
+            return Err(SinkError::MissingTopic {
+                topic: topic.to_owned(),
+            });
+        }
+        let new_topic = NewTopic::new(
+            topic,
+            self.topic_partitions,
+            TopicReplication::Fixed(self.topic_replication),
+        );
+        let results = self
+            .admin
+            .create_topics(
+                &[new_topic],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+            )
+            .await
+            .map_err(|error| SinkError::CreateTopic {
+                topic: topic.to_owned(),
+                detail: error.to_string(),
+            })?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, code)) => {
                     return Err(SinkError::CreateTopic {
                         topic: topic.to_owned(),
-                        detail: "the broker accepted the request but the topic did not appear within 30 s".into(),
+                        detail: code.to_string(),
                     });
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                waited += Duration::from_millis(100);
             }
-            tracing::info!(topic, partitions = self.topic_partitions, "created topic");
         }
-        self.known_topics.insert(topic.to_owned());
-        Ok(())
+        let mut waited = Duration::ZERO;
+        loop {
+            if let Some(partitions) = self.partition_count(topic).await {
+                tracing::info!(topic, partitions, "created topic");
+                return Ok(partitions);
+            }
+            if waited > Duration::from_secs(30) {
+                return Err(SinkError::CreateTopic {
+                    topic: topic.to_owned(),
+                    detail: "the broker accepted the request but the topic did not appear within 30 s".into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += Duration::from_millis(100);
+        }
     }
 
     /// Waits until a broker answers a metadata request, with capped backoff. False on shutdown.
@@ -179,16 +223,34 @@ impl KafkaSink {
         }
     }
 
-    /// Hands one message to the producer; waits while its queue is full.
-    pub async fn send(&mut self, message: &OutMessage) -> Result<DeliveryFuture, SinkError> {
-        self.ensure_topic(&message.topic).await?;
+    /// Hands one message to the producer; waits while its queue is full. `None` when exactly-once
+    /// delivery found the message already in its partition, so nothing was sent.
+    pub async fn send(&mut self, message: &OutMessage) -> Result<Option<DeliveryFuture>, SinkError> {
+        let partitions = self.ensure_topic(&message.topic).await?;
+        let partition = message
+            .partition
+            .unwrap_or_else(|| partitioner::partition_for(message.key.as_deref(), partitions));
+        if let StreamPoint::Row(row) = &message.position
+            && self.tails.already_written(&message.topic, partition, row)
+        {
+            self.skipped += 1;
+            return Ok(None);
+        }
+        if self.skipped > 0 {
+            tracing::info!(
+                topic = %message.topic,
+                partition,
+                skipped = self.skipped,
+                "exactly-once: caught up with what the partitions held; skipped changes already there"
+            );
+            self.skipped = 0;
+        }
         loop {
-            let mut record = FutureRecord::to(&message.topic).payload(&message.payload);
+            let mut record = FutureRecord::to(&message.topic)
+                .payload(&message.payload)
+                .partition(partition);
             if let Some(key) = &message.key {
                 record = record.key(key);
-            }
-            if let Some(partition) = message.partition {
-                record = record.partition(partition);
             }
             if let Some(failure) = &message.failure {
                 record = record.headers(
@@ -204,7 +266,7 @@ impl KafkaSink {
                 );
             }
             match self.producer.send_result(record) {
-                Ok(delivery) => return Ok(delivery),
+                Ok(delivery) => return Ok(Some(delivery)),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }

@@ -1,6 +1,8 @@
 //! The sink: Kafka through rdkafka.
 
+pub mod exactly_once;
 pub mod kafka;
+pub mod partitioner;
 
 /// Why the sink stopped.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +18,10 @@ pub enum SinkError {
     MissingTopic { topic: String },
     #[error("cannot create topic `{topic}`: {detail}; create it by hand or check the broker's permissions")]
     CreateTopic { topic: String, detail: String },
+    #[error(
+        "cannot read what topic `{topic}` already holds, which exactly-once delivery needs before sending to it: {detail}"
+    )]
+    ReadTail { topic: String, detail: String },
     #[error("Kafka refused a message for topic `{topic}`: {error}")]
     Send {
         topic: String,

@@ -7,9 +7,14 @@
 //! A [`RecordPosition`] names one row inside a rows event: the event's own start and the row's index
 //! in it. It is what each published record carries in `sourcePosition`.
 //!
+//! A [`StreamPoint`] is what each Kafka message carries in its `sluice-position` header: the
+//! record's own position for a binlog row, or, for a snapshot row, the binlog point its chunk was
+//! read at. Exactly-once delivery compares it with the tail of a partition.
+//!
 //! Text forms (stable; documented in the README):
 //! - `BinlogPosition`: `mysql-bin.000003:1234`
 //! - `RecordPosition`: `mysql-bin.000003:1234#2`
+//! - `StreamPoint`: either of the two
 
 use std::fmt;
 use std::str::FromStr;
@@ -114,6 +119,50 @@ impl FromStr for RecordPosition {
     }
 }
 
+/// Where a published message sits in the change stream.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StreamPoint {
+    /// A binlog row: the row itself.
+    Row(RecordPosition),
+    /// A snapshot row: every binlog event before this point was published before it.
+    Before(BinlogPosition),
+}
+
+impl StreamPoint {
+    /// Whether a binlog `row` comes no later than this point in the stream, so a partition whose
+    /// last message carries this point already holds `row` if `row` went to that partition.
+    pub fn covers(&self, row: &RecordPosition) -> bool {
+        let (file, offset) = (file_number(&row.event.file), row.event.offset);
+        match self {
+            StreamPoint::Row(last) => {
+                (file, offset, row.row_index) <= (file_number(&last.event.file), last.event.offset, last.row_index)
+            }
+            StreamPoint::Before(point) => (file, offset) < (file_number(&point.file), point.offset),
+        }
+    }
+}
+
+impl fmt::Display for StreamPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamPoint::Row(row) => row.fmt(f),
+            StreamPoint::Before(point) => point.fmt(f),
+        }
+    }
+}
+
+impl FromStr for StreamPoint {
+    type Err = ParsePositionError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.contains('#') {
+            text.parse().map(StreamPoint::Row)
+        } else {
+            text.parse().map(StreamPoint::Before)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +195,25 @@ mod tests {
         };
         assert_eq!(position.to_string(), "mysql-bin.000001:880#3");
         assert_eq!(position.to_string().parse::<RecordPosition>().unwrap(), position);
+    }
+
+    #[test]
+    fn stream_points_round_trip_and_cover_what_came_before_them() {
+        let row = |text: &str| text.parse::<RecordPosition>().unwrap();
+        for text in ["b.000002:880#3", "b.000002:880"] {
+            assert_eq!(text.parse::<StreamPoint>().unwrap().to_string(), text);
+        }
+        let last_row: StreamPoint = "b.000002:880#3".parse().unwrap();
+        assert!(last_row.covers(&row("b.000002:880#3")));
+        assert!(last_row.covers(&row("b.000002:880#2")));
+        assert!(last_row.covers(&row("b.000001:9000#0")));
+        assert!(!last_row.covers(&row("b.000002:880#4")));
+        assert!(!last_row.covers(&row("b.000002:990#0")));
+        assert!(!last_row.covers(&row("b.000010:4#0")));
+        let snapshot_point: StreamPoint = "b.000002:880".parse().unwrap();
+        assert!(snapshot_point.covers(&row("b.000002:700#5")));
+        assert!(!snapshot_point.covers(&row("b.000002:880#0")));
+        assert!(!snapshot_point.covers(&row("b.000003:100#0")));
     }
 
     #[test]
