@@ -209,6 +209,7 @@ fn batch(tables: &[Arc<TableSchema>], size: usize) -> Vec<Change> {
         })
         .collect();
     changes.push(Change::Commit(Commit {
+        gtids: None,
         resume_from: BinlogPosition::new("mariadb-bin.000001", 900_000),
         progress: Vec::new(),
     }));

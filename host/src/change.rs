@@ -7,6 +7,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::source::gtid::GtidSet;
 use crate::source::position::{BinlogPosition, RecordPosition};
 use crate::source::snapshot::progress::ProgressUpdate;
 
@@ -258,6 +259,8 @@ pub struct RowChange {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Commit {
     pub resume_from: BinlogPosition,
+    /// The GTID state after this transaction, when the stream tracks one.
+    pub gtids: Option<Arc<GtidSet>>,
     /// Snapshot progress that becomes durable with this commit.
     pub progress: Vec<ProgressUpdate>,
 }

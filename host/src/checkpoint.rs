@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use crate::source::gtid::GtidSet;
 use crate::source::position::BinlogPosition;
 use crate::source::snapshot::progress::SnapshotState;
 
@@ -27,6 +30,8 @@ pub enum CheckpointError {
 pub struct Checkpoint {
     /// Where to resume reading the binlog.
     pub position: BinlogPosition,
+    /// The same point by GTID, when known: a restart resumes by it, on this server or a replica.
+    pub gtid: Option<Arc<GtidSet>>,
     /// The DTS record id the next published record gets.
     pub next_record_id: i64,
     /// How far each table's snapshot got (tables never snapshotted are absent).
@@ -36,6 +41,8 @@ pub struct Checkpoint {
 #[derive(Serialize, Deserialize)]
 struct CheckpointFile {
     position: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gtid: Option<String>,
     next_record_id: i64,
     #[serde(default)]
     snapshot: SnapshotState,
@@ -77,8 +84,15 @@ impl CheckpointStore {
             .position
             .parse()
             .map_err(|error: crate::source::position::ParsePositionError| damaged(error.to_string()))?;
+        let gtid = match file.gtid {
+            Some(text) => Some(Arc::new(
+                text.parse::<GtidSet>().map_err(|error| damaged(error.to_string()))?,
+            )),
+            None => None,
+        };
         Ok(Some(Checkpoint {
             position,
+            gtid,
             next_record_id: file.next_record_id,
             snapshot: file.snapshot,
         }))
@@ -98,6 +112,7 @@ impl CheckpointStore {
         std::fs::create_dir_all(directory).map_err(write_error)?;
         let file = CheckpointFile {
             position: checkpoint.position.to_string(),
+            gtid: checkpoint.gtid.as_ref().map(|gtid| gtid.to_string()),
             next_record_id: checkpoint.next_record_id,
             snapshot: checkpoint.snapshot.clone(),
         };
@@ -130,6 +145,7 @@ mod tests {
         assert_eq!(store.load().unwrap(), None);
         let checkpoint = Checkpoint {
             position: BinlogPosition::new("mysql-bin.000002", 1234),
+            gtid: Some(Arc::new("0-1-77,1-2-5".parse().unwrap())),
             next_record_id: 99,
             snapshot: SnapshotState::from([(
                 "shop.orders".to_owned(),
@@ -142,6 +158,7 @@ mod tests {
         assert_eq!(store.load().unwrap(), Some(checkpoint.clone()));
         let later = Checkpoint {
             position: BinlogPosition::new("mysql-bin.000002", 5000),
+            gtid: None,
             next_record_id: 120,
             snapshot: SnapshotState::new(),
         };

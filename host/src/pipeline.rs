@@ -43,6 +43,7 @@ use crate::source::SourceError;
 use crate::source::binlog::BinlogReader;
 use crate::source::binlog::SnapshotHandoff;
 use crate::source::connect::{connect_with_retry, metadata_pool};
+use crate::source::gtid::GtidSet;
 use crate::source::position::BinlogPosition;
 use crate::source::preconditions::{ServerSettings, ensure_streamable};
 use crate::source::schema::SchemaCatalog;
@@ -75,6 +76,7 @@ pub enum RunError {
 /// The end of a source transaction, as the acknowledger applies it to the checkpoint.
 struct CommitMark {
     position: BinlogPosition,
+    gtid: Option<Arc<GtidSet>>,
     next_record_id: i64,
     progress: Vec<ProgressUpdate>,
 }
@@ -184,6 +186,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         config.pipeline.batch_max_changes,
         changes_tx,
         checkpoint.position.clone(),
+        checkpoint.gtid.clone(),
         handoff,
     );
     let encoder = DtsAvroEncoder::new(settings.version.clone());
@@ -312,6 +315,7 @@ async fn run_encoder(
                 Routed::Commit(commit) => {
                     outgoing.push(Outgoing::Commit(CommitMark {
                         position: commit.resume_from,
+                        gtid: commit.gtids,
                         next_record_id,
                         progress: commit.progress,
                     }));
@@ -423,6 +427,9 @@ impl Acknowledger {
             Pending::Producer(sink) => self.producer = Some(sink),
             Pending::Commit(mark) => {
                 self.acknowledged.position = mark.position;
+                if mark.gtid.is_some() {
+                    self.acknowledged.gtid = mark.gtid;
+                }
                 self.acknowledged.next_record_id = mark.next_record_id;
                 for update in &mark.progress {
                     apply_progress(&mut self.acknowledged.snapshot, update);

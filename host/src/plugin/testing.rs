@@ -50,6 +50,7 @@ pub async fn run(
         for (line, change) in part {
             marked.push(Change::Row(change.clone()));
             marked.push(Change::Commit(Commit {
+                gtids: None,
                 resume_from: BinlogPosition::new("recorded", *line),
                 progress: Vec::new(),
             }));

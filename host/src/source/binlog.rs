@@ -15,6 +15,15 @@
 //! last transaction boundary it passed; rows of the interrupted transaction that were already
 //! emitted are recognised by their position and skipped, so nothing is doubled.
 //!
+//! # GTIDs
+//! When the start position's GTID state is known (always on MariaDB, via `BINLOG_GTID_POS`; on MySQL
+//! with `gtid_mode=ON` when starting at the current end), the reader keeps it up to date with every
+//! GTID event, each [`Commit`] carries it, and every (re)connection asks for the stream by GTID
+//! rather than by file/offset: MariaDB's `@slave_connect_state`, MySQL's `COM_BINLOG_DUMP_GTID`. The
+//! same GTIDs name the same transactions on a replica, so after a failover the checkpoint still
+//! resumes at the right transaction although file names and offsets differ. The first ROTATE of
+//! such a stream tells which file and offset the server resumed at.
+//!
 //! # Batching
 //! Changes are sent downstream in batches of up to `batch_max_changes`; a batch is also sent as soon
 //! as the server has nothing more to give right now, so latency stays low when traffic is light.
@@ -36,6 +45,7 @@ use crate::shutdown::Shutdown;
 use crate::source::SourceError;
 use crate::source::connect::{connect_with_retry, is_transient};
 use crate::source::decode::decode_row;
+use crate::source::gtid::{GtidSet, MariaDbGtid};
 use crate::source::position::{BinlogPosition, RecordPosition};
 use crate::source::schema::{SchemaCatalog, TableMapCache};
 use crate::source::snapshot::chunk::SnapshotChunk;
@@ -118,6 +128,12 @@ pub struct BinlogReader {
     transaction: Option<Arc<TransactionInfo>>,
     /// The last row emitted, so rows re-read after a reconnect are not emitted twice.
     last_emitted: Option<RecordPosition>,
+    /// The GTID state of what was read, when known; updated at each GTID event.
+    gtids: Option<GtidSet>,
+    /// The GTID state at `resume_from`: what a reconnection asks for.
+    resume_gtids: Option<Arc<GtidSet>>,
+    /// Set while the stream was asked for by GTID and has not yet said where it resumed.
+    awaiting_gtid_rotate: bool,
     snapshot: SnapshotHandoff,
     /// Chunks received but not yet reached by the stream.
     waiting_chunks: Vec<SnapshotChunk>,
@@ -146,6 +162,7 @@ impl BinlogReader {
         batch_max_changes: usize,
         output: mpsc::Sender<Vec<Change>>,
         start: BinlogPosition,
+        start_gtids: Option<Arc<GtidSet>>,
         snapshot: SnapshotHandoff,
     ) -> Self {
         Self {
@@ -158,6 +175,9 @@ impl BinlogReader {
             resume_from: start,
             transaction: None,
             last_emitted: None,
+            gtids: start_gtids.as_deref().cloned(),
+            resume_gtids: start_gtids,
+            awaiting_gtid_rotate: false,
             snapshot,
             waiting_chunks: Vec::new(),
             gate_requests: Vec::new(),
@@ -201,6 +221,7 @@ impl BinlogReader {
             self.transaction = None;
             self.payload = None;
             self.position = self.resume_from.clone();
+            self.gtids = self.resume_gtids.as_deref().cloned();
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = shutdown.wait() => return Ok(()),
@@ -209,7 +230,7 @@ impl BinlogReader {
         }
     }
 
-    async fn open_stream(&self, mut conn: Conn) -> Result<BinlogStream, SourceError> {
+    async fn open_stream(&mut self, mut conn: Conn) -> Result<BinlogStream, SourceError> {
         // Ask MariaDB for its GTID events (capability 4) and for heartbeats on an idle stream.
         conn.query_drop("SET @mariadb_slave_capability = 4")
             .await
@@ -220,9 +241,31 @@ impl BinlogReader {
         ))
         .await
         .map_err(SourceError::Stream)?;
-        let request = BinlogStreamRequest::new(self.config.server_id)
+        let mut request = BinlogStreamRequest::new(self.config.server_id)
             .with_filename(self.resume_from.file.as_bytes())
             .with_pos(self.resume_from.offset);
+        self.awaiting_gtid_rotate = false;
+        match self.resume_gtids.as_deref() {
+            Some(GtidSet::MariaDb(list)) if !list.is_empty() => {
+                // The server then ignores the file and offset and starts after these GTIDs.
+                for setting in [
+                    format!("SET @slave_connect_state = '{list}'"),
+                    "SET @slave_gtid_strict_mode = 0".to_owned(),
+                    "SET @slave_gtid_ignore_duplicates = 0".to_owned(),
+                ] {
+                    conn.query_drop(setting).await.map_err(SourceError::Stream)?;
+                }
+                self.awaiting_gtid_rotate = true;
+            }
+            Some(GtidSet::MySql(set)) if !set.is_empty() => {
+                request = BinlogStreamRequest::new(self.config.server_id)
+                    .with_gtid()
+                    .with_gtid_set(set.to_sids())
+                    .with_pos(4);
+                self.awaiting_gtid_rotate = true;
+            }
+            _ => {}
+        }
         conn.get_binlog_stream(request).await.map_err(SourceError::Stream)
     }
 
@@ -417,8 +460,11 @@ impl BinlogReader {
 
         if header.event_type_raw() == MARIADB_GTID_EVENT {
             let gtid = parse_mariadb_gtid(event.data(), header.server_id());
+            if let (Some(gtid), Some(GtidSet::MariaDb(list))) = (gtid, &mut self.gtids) {
+                list.apply(gtid);
+            }
             self.transaction = Some(Arc::new(TransactionInfo {
-                id: gtid.into(),
+                id: gtid.map(|gtid| gtid.to_string()).unwrap_or_default().into(),
                 start: here,
             }));
             self.advance(after);
@@ -441,10 +487,17 @@ impl BinlogReader {
         match data {
             EventData::RotateEvent(rotate) => {
                 let next = BinlogPosition::new(rotate_target(rotate.name_raw()), rotate.position());
-                if next.is_at_or_past(&self.position) {
+                // A stream asked for by GTID starts wherever the server found it, maybe in another
+                // server's files after a failover: its first ROTATE says where.
+                if std::mem::take(&mut self.awaiting_gtid_rotate) || next.is_at_or_past(&self.position) {
                     self.position = next;
                 }
                 return Ok(());
+            }
+            EventData::GtidEvent(gtid) => {
+                if let Some(GtidSet::MySql(set)) = &mut self.gtids {
+                    set.add(gtid.sid(), gtid.tag().map_or("", |tag| tag.as_str()), gtid.gno());
+                }
             }
             EventData::FormatDescriptionEvent(_) => return Ok(()),
             EventData::QueryEvent(query) => {
@@ -516,8 +569,12 @@ impl BinlogReader {
         }
         self.resume_from = resume_from.clone();
         self.last_emitted = None;
+        if self.gtids.as_ref() != self.resume_gtids.as_deref() {
+            self.resume_gtids = self.gtids.clone().map(Arc::new);
+        }
         batch.push(Change::Commit(Commit {
             resume_from,
+            gtids: self.resume_gtids.clone(),
             progress: std::mem::take(&mut self.progress),
         }));
     }
@@ -675,14 +732,16 @@ fn rotate_target(name: &[u8]) -> String {
     String::from_utf8_lossy(name).into_owned()
 }
 
-/// `domain-server-sequence` from a MariaDB GTID event body (sequence u64, domain u32, flags u8).
-fn parse_mariadb_gtid(body: &[u8], server_id: u32) -> String {
+/// The GTID of a MariaDB GTID event body (sequence u64, domain u32, flags u8) from `server_id`.
+fn parse_mariadb_gtid(body: &[u8], server_id: u32) -> Option<MariaDbGtid> {
     if body.len() < 12 {
-        return String::new();
+        return None;
     }
-    let sequence = u64::from_le_bytes(body[0..8].try_into().expect("8 bytes"));
-    let domain = u32::from_le_bytes(body[8..12].try_into().expect("4 bytes"));
-    format!("{domain}-{server_id}-{sequence}")
+    Some(MariaDbGtid {
+        domain: u32::from_le_bytes(body[8..12].try_into().expect("4 bytes")),
+        server: server_id,
+        sequence: u64::from_le_bytes(body[0..8].try_into().expect("8 bytes")),
+    })
 }
 
 #[cfg(test)]
@@ -700,7 +759,7 @@ mod tests {
         let mut body = 42u64.to_le_bytes().to_vec();
         body.extend_from_slice(&3u32.to_le_bytes());
         body.push(0);
-        assert_eq!(parse_mariadb_gtid(&body, 7), "3-7-42");
-        assert_eq!(parse_mariadb_gtid(&[1, 2], 7), "");
+        assert_eq!(parse_mariadb_gtid(&body, 7).unwrap().to_string(), "3-7-42");
+        assert_eq!(parse_mariadb_gtid(&[1, 2], 7), None);
     }
 }

@@ -2,11 +2,12 @@
 //!
 //! `connect` reaches the server, `preconditions` checks its settings, `schema` describes captured
 //! tables, `decode` gives values their meaning, `binlog` turns events into [`crate::change::Change`]s,
-//! and `position` names places in the log.
+//! `position` names places in the log and `gtid` the same places by transaction id.
 
 pub mod binlog;
 pub mod connect;
 pub mod decode;
+pub mod gtid;
 pub mod position;
 pub mod preconditions;
 pub mod schema;
@@ -55,6 +56,16 @@ pub enum SourceError {
          from source.start"
     )]
     PurgedBinlog { position: String, file: String },
+    #[error(
+        "the checkpointed GTID position {gtid} is no longer on the server (its oldest binlog `{oldest_file}` \
+         starts after {oldest}); set snapshot.mode = \"when_needed\" to snapshot the tables again, or delete \
+         the checkpoint to start from source.start"
+    )]
+    PurgedGtid {
+        gtid: String,
+        oldest_file: String,
+        oldest: String,
+    },
 }
 
 impl SourceError {
