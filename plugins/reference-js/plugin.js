@@ -1,18 +1,19 @@
 // The sluice reference plugin in JavaScript: the same behaviour as plugins/reference-rust and
 // plugins/reference-python, configured by the same keys (see README.md).
 //
-// The component exports the `full-plugin` world of sluice:plugin@0.2.0. Records arrive as plain
+// The component exports the `full-plugin` world of sluice:plugin@0.3.0. Records arrive as plain
 // objects with camelCase fields, variants as `{ tag, val }`, enums as strings; an error result is a
-// thrown `{ tag: 'invalid-config' | 'other', val: message }`.
+// thrown `{ tag: 'invalid-config' | 'other', val: message }`. The batch glue (tables shown once, values
+// decoded when read) is `sluice_plugin.js`.
 //
-// Per batch, each table is looked at once (does it drop deletes, where is the masked column); each
-// change then costs an index lookup and, for a masked table, a look at one carried value.
+// Each table shape is looked at once (does it drop deletes, where is the masked column); each change
+// then costs a look at its table's plan and, for a masked table, at the kind of one carried value.
 
-import { write as log } from 'sluice:plugin/log@0.2.0';
+import { write as log } from 'sluice:plugin/log@0.3.0';
+import * as sluice from './sluice_plugin.js';
 
 const KNOWN_KEYS = ['drop_deletes_of', 'mask_column', 'topic_template'];
-const KEEP = { tag: 'keep' };
-const DROP = { tag: 'drop' };
+const { KEEP, DROP } = sluice;
 const MASKED_TEXT = '***';
 
 /** The validated config, set by `init`. */
@@ -76,12 +77,20 @@ function tablePlan(table) {
   const mask =
     maskedColumn < 0
       ? null
-      : { tag: 'keep-masked', val: [{ column: maskedColumn, edit: { tag: 'replace', val: { tag: 'text', val: MASKED_TEXT } } }] };
+      : sluice.masked([{ column: maskedColumn, edit: { tag: 'replace', val: { tag: 'text', val: MASKED_TEXT } } }]);
   return { dropsDeletes, carriedPosition, mask };
 }
 
-function isPresent(values, position) {
-  return position < values.length && values[position].tag !== 'null';
+function decide(change) {
+  const plan = sluice.tableState(change.table, tablePlan);
+  if (plan.dropsDeletes && change.operation === 'delete') {
+    return DROP;
+  }
+  // One edit covers both images: mask when either image holds a value (see README.md).
+  if (plan.mask !== null && change.holdsValue(plan.carriedPosition)) {
+    return plan.mask;
+  }
+  return KEEP;
 }
 
 function requireInit() {
@@ -105,24 +114,7 @@ export const plugin = {
 export const filter = {
   filter(batch) {
     requireInit();
-    const plans = batch.tables.map(tablePlan);
-    return batch.changes.map((change) => {
-      const plan = plans[change.table];
-      if (plan === undefined) {
-        throw { tag: 'other', val: `a change refers to table ${change.table} but the batch lists ${plans.length} tables` };
-      }
-      if (plan.dropsDeletes && change.operation === 'delete') {
-        return DROP;
-      }
-      // One edit covers both images: mask when either image holds a value (see README.md).
-      if (
-        plan.mask !== null &&
-        (isPresent(change.before, plan.carriedPosition) || isPresent(change.after, plan.carriedPosition))
-      ) {
-        return plan.mask;
-      }
-      return KEEP;
-    });
+    return sluice.filter(batch, decide);
   },
 };
 
@@ -137,7 +129,7 @@ export const mapping = {
 
   mapRows(batch) {
     requireInit();
-    return batch.changes.map(() => ({ topic: undefined, key: undefined, partition: undefined }));
+    return sluice.mapRows(batch, () => ({ topic: undefined, key: undefined, partition: undefined }));
   },
 };
 

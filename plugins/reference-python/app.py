@@ -2,32 +2,27 @@
 
 The same behaviour as plugins/reference-rust and plugins/reference-js, configured by the same keys
 (see README.md). componentize-py builds this module into a component of the `full-plugin` world of
-sluice:plugin@0.2.0: each exported interface is a class named after it (`Plugin`, `Filter`,
-`Mapping`, `DdlPolicy`), and an error result is `raise Err(PluginError_...)`.
+sluice:plugin@0.3.0: each exported interface is a class named after it (`Plugin`, `Filter`,
+`Mapping`, `DdlPolicy`), and an error result is `raise Err(PluginError_...)`. The batch glue (tables
+shown once, values decoded when read) is `sluice_plugin.py`.
 
-Per batch, each table is looked at once (does it drop deletes, where is the masked column); each
-change then costs an index lookup and, for a masked table, a look at one carried value.
+Each table shape is looked at once (does it drop deletes, where is the masked column); each change
+then costs a look at its table's plan and, for a masked table, at the kind of one carried value.
 """
 
 import re
 from typing import List, Optional, Tuple
 
+import sluice_plugin
 from componentize_py_types import Err
+from sluice_plugin import DROP, KEEP, Masked
 from wit_world import exports
 from wit_world.exports import ddl_policy, mapping
-from wit_world.exports.filter import (
-    ColumnEdit_Replace,
-    MaskedColumn,
-    Verdict,
-    Verdict_Drop,
-    Verdict_Keep,
-    Verdict_KeepMasked,
-)
+from wit_world.exports.filter import ColumnEdit_Replace, Filtered, MaskedColumn
 from wit_world.imports import log, types
 
 KNOWN_KEYS = ("drop_deletes_of", "mask_column", "topic_template")
-KEEP = Verdict_Keep()
-DROP = Verdict_Drop()
+DELETE = types.Operation.DELETE
 MASKED_TEXT = "***"
 PLACEHOLDER = re.compile(r"(\{database\}|\{table\})")
 
@@ -80,7 +75,7 @@ class TablePlan:
 
     def __init__(self, settings: Settings, table: types.Table):
         self.drops_deletes = settings.drop_deletes_of == f"{table.database}.{table.name}"
-        self.mask: Optional[Verdict] = None
+        self.mask: Optional[Masked] = None
         self.carried_position = -1
         if settings.mask_column is None:
             return
@@ -93,12 +88,22 @@ class TablePlan:
                     )
                 self.carried_position = table.carried.index(index)
                 edit = ColumnEdit_Replace(types.ColumnValue_Text(MASKED_TEXT))
-                self.mask = Verdict_KeepMasked([MaskedColumn(index, edit)])
+                self.mask = Masked([MaskedColumn(index, edit)])
                 return
 
 
-def is_present(values: List[types.ColumnValue], position: int) -> bool:
-    return position < len(values) and not isinstance(values[position], types.ColumnValue_Null)
+def plan_of(table: types.Table) -> TablePlan:
+    return TablePlan(configured(), table)
+
+
+def decide(change: sluice_plugin.Change):
+    plan = sluice_plugin.table_state(change.table, plan_of)
+    if plan.drops_deletes and change.operation is DELETE:
+        return DROP
+    # One edit covers both images: mask when either image holds a value (see README.md).
+    if plan.mask is not None and change.holds_value(plan.carried_position):
+        return plan.mask
+    return KEEP
 
 
 class Plugin(exports.Plugin):
@@ -111,23 +116,9 @@ class Plugin(exports.Plugin):
 
 
 class Filter(exports.Filter):
-    def filter(self, batch: types.ChangeBatch) -> List[Verdict]:
-        plans = [TablePlan(configured(), table) for table in batch.tables]
-        verdicts: List[Verdict] = []
-        for change in batch.changes:
-            if change.table >= len(plans):
-                raise other_error(f"a change refers to table {change.table} but the batch lists {len(plans)} tables")
-            plan = plans[change.table]
-            if plan.drops_deletes and change.operation == types.Operation.DELETE:
-                verdicts.append(DROP)
-            # One edit covers both images: mask when either image holds a value (see README.md).
-            elif plan.mask is not None and (
-                is_present(change.before, plan.carried_position) or is_present(change.after, plan.carried_position)
-            ):
-                verdicts.append(plan.mask)
-            else:
-                verdicts.append(KEEP)
-        return verdicts
+    def filter(self, batch: types.ChangeBatch) -> Filtered:
+        configured()
+        return sluice_plugin.filter(batch, decide)
 
 
 class Mapping(exports.Mapping):
@@ -139,7 +130,7 @@ class Mapping(exports.Mapping):
 
     def map_rows(self, batch: types.ChangeBatch) -> List[mapping.RowMapping]:
         configured()
-        return [mapping.RowMapping(topic=None, key=None, partition=None) for _ in batch.changes]
+        return sluice_plugin.map_rows(batch, lambda _change: mapping.RowMapping(topic=None, key=None, partition=None))
 
 
 class DdlPolicy(exports.DdlPolicy):

@@ -59,7 +59,8 @@ pub async fn router(config: &[(&str, &str)]) -> anyhow::Result<crate::daemon::Pl
     })
 }
 
-/// The Python plugin directory `plugins/<directory>` (its module is `app.py`), built with componentize-py
+/// The Python plugin directory `plugins/<directory>` (its module is `app.py`, its batch glue
+/// `sluice_plugin.py`), built with componentize-py
 /// into a `full-plugin` component; returns the component's path.
 pub fn build_python_plugin(directory: &str) -> anyhow::Result<PathBuf> {
     let source = repository_root().join("plugins").join(directory);
@@ -67,7 +68,8 @@ pub fn build_python_plugin(directory: &str) -> anyhow::Result<PathBuf> {
         .join("bin")
         .join("componentize-py");
     let pinning = source.join("requirements.txt");
-    build_cached(directory, &[source.join("app.py"), pinning], |output| {
+    let inputs = [source.join("app.py"), source.join("sluice_plugin.py"), pinning];
+    build_cached(directory, &inputs, |output| {
         let mut command = Command::new(&componentize_py);
         command
             .arg("--wit-path")
@@ -80,7 +82,8 @@ pub fn build_python_plugin(directory: &str) -> anyhow::Result<PathBuf> {
     })
 }
 
-/// The JavaScript plugin directory `plugins/<directory>` (its module is `plugin.js`), built with
+/// The JavaScript plugin directory `plugins/<directory>` (its module is `plugin.js`, its batch glue
+/// `sluice_plugin.js`), built with
 /// ComponentizeJS by its `build.mjs` into a `full-plugin` component; returns the component's path.
 pub fn build_js_plugin(directory: &str) -> anyhow::Result<PathBuf> {
     let source = repository_root().join("plugins").join(directory);
@@ -88,6 +91,7 @@ pub fn build_js_plugin(directory: &str) -> anyhow::Result<PathBuf> {
         .join("node_modules/@bytecodealliance/componentize-js/src/componentize.js");
     let inputs = [
         source.join("plugin.js"),
+        source.join("sluice_plugin.js"),
         source.join("build.mjs"),
         source.join("package-lock.json"),
     ];

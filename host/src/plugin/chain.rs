@@ -15,6 +15,7 @@
 //! version of a plugin (see `reload`) is swapped in only at a transaction boundary.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -22,9 +23,10 @@ use tokio::sync::mpsc;
 use crate::change::{Change, ColumnValue, Commit, RowChange, TableSchema};
 use crate::config::PluginConfig;
 use crate::metrics::Metrics;
-use crate::plugin::engine::{PluginCode, PluginEngine, PluginInstance, roles, wit};
+use crate::plugin::engine::{FilterVerdict, PluginCode, PluginEngine, PluginInstance, roles, wit};
+use crate::plugin::flat::write_value;
 use crate::plugin::interest::Interest;
-use crate::plugin::lower::{lift_value, lower_change, lower_table};
+use crate::plugin::lower::{lift_value, lower_operation, lower_table};
 use crate::plugin::reload::{self, Reloaded};
 use crate::plugin::{FailurePolicy, PluginError};
 
@@ -101,14 +103,20 @@ struct Link {
     settings: PluginConfig,
     version: LoadedVersion,
     /// Per table shape (by address; the `Arc` kept here so the address is not reused).
-    tables: HashMap<usize, LinkTable>,
+    tables: AddressMap<LinkTable>,
+    /// The id the next table shape gets. Ids start over when `tables` does, so they stay below
+    /// [`REMEMBERED_TABLES`] and the guest's table of shapes stays bounded.
+    next_table_id: u32,
 }
 
 struct LinkTable {
     _schema: Arc<TableSchema>,
     wanted: bool,
     carried: Vec<u32>,
+    /// The shape under its id, as the instance is shown it once.
     lowered: wit::Table,
+    /// Whether the current instance has been shown this shape (in a batch's `new-tables`).
+    sent: bool,
     /// The mapping of this plugin and those before it, once asked.
     mapping: Option<roles::TableMapping>,
 }
@@ -117,21 +125,51 @@ struct LinkTable {
 const REMEMBERED_TABLES: usize = 4096;
 
 impl Link {
-    fn table(&mut self, schema: &Arc<TableSchema>) -> &mut LinkTable {
-        if self.tables.len() >= REMEMBERED_TABLES {
-            self.tables.clear();
+    fn new(settings: PluginConfig, version: LoadedVersion) -> Self {
+        Self {
+            settings,
+            version,
+            tables: AddressMap::default(),
+            next_table_id: 0,
         }
+    }
+
+    fn table(&mut self, schema: &Arc<TableSchema>) -> &mut LinkTable {
         let interest = &self.version.interest;
-        self.tables.entry(Arc::as_ptr(schema) as usize).or_insert_with(|| {
+        let next_table_id = &mut self.next_table_id;
+        self.tables.entry(address(schema)).or_insert_with(|| {
             let carried = interest.carried(schema);
+            let id = *next_table_id;
+            *next_table_id += 1;
             LinkTable {
                 _schema: schema.clone(),
                 wanted: interest.wants_table(schema),
-                lowered: lower_table(schema, &carried),
+                lowered: lower_table(schema, id, &carried),
                 carried,
+                sent: false,
                 mapping: None,
             }
         })
+    }
+
+    /// Forgets every table shape once too many are remembered. Called before a batch is built, never
+    /// while one refers to ids.
+    fn forget_tables_if_full(&mut self) {
+        if self.tables.len() >= REMEMBERED_TABLES {
+            self.forget_tables();
+        }
+    }
+
+    fn forget_tables(&mut self) {
+        self.tables.clear();
+        self.next_table_id = 0;
+    }
+
+    /// After a failed call, or on a fresh instance: whatever the instance was shown is shown again.
+    fn resend_tables(&mut self) {
+        for table in self.tables.values_mut() {
+            table.sent = false;
+        }
     }
 
     fn policy(&self) -> &FailurePolicy {
@@ -146,6 +184,7 @@ impl Link {
     async fn reinstantiate(&mut self) -> Result<(), PluginError> {
         let fresh = instantiate(self.version.code.clone(), &self.settings).await?;
         self.version.instance = fresh.instance;
+        self.resend_tables();
         Ok(())
     }
 }
@@ -187,7 +226,7 @@ pub struct PluginChain {
     /// Whether the last change handed through was a commit (or nothing was yet).
     at_boundary: bool,
     tag: Option<Arc<str>>,
-    published: HashMap<usize, PublishedTable>,
+    published: AddressMap<PublishedTable>,
     /// Tables with removed columns, by (table address, removed columns).
     trimmed: HashMap<(usize, Vec<u32>), Arc<TableSchema>>,
     /// Whether any plugin dead-letters; failure policies come from the config, which a swap keeps.
@@ -223,11 +262,7 @@ impl PluginChain {
                 ddl_policy = version.code.has_ddl_policy(),
                 "plugin loaded"
             );
-            links.push(Link {
-                settings: settings.clone(),
-                version,
-                tables: HashMap::new(),
-            });
+            links.push(Link::new(settings.clone(), version));
         }
         let versions = links
             .iter()
@@ -247,7 +282,7 @@ impl PluginChain {
             reloads,
             at_boundary: true,
             tag: None,
-            published: HashMap::new(),
+            published: AddressMap::default(),
             trimmed: HashMap::new(),
             metrics,
         };
@@ -329,7 +364,7 @@ impl PluginChain {
                 );
                 self.metrics.plugins.swapped(&link.settings.name);
                 link.version = version;
-                link.tables.clear();
+                link.forget_tables();
                 swapped = true;
             }
         }
@@ -371,6 +406,7 @@ impl PluginChain {
             })
             .collect();
         for index in 0..self.links.len() {
+            self.links[index].forget_tables_if_full();
             if self.links[index].version.code.has_filter() {
                 run_filter(&mut self.links[index], &mut slots, self.keeps_originals, &self.metrics).await?;
             }
@@ -427,7 +463,7 @@ impl PluginChain {
         mut removed: Vec<u32>,
         row: roles::RowMapping,
     ) -> (RowChange, Routing) {
-        let address = Arc::as_ptr(&change.table) as usize;
+        let address = address(&change.table);
         if self.published.len() >= REMEMBERED_TABLES && !self.published.contains_key(&address) {
             self.published.clear();
             self.trimmed.clear();
@@ -554,26 +590,40 @@ fn shown(link: &mut Link, slots: &Slots, table_test: impl Fn(&LinkTable) -> bool
     shown
 }
 
-/// The contract's batch of the shown changes: each table once, changes referring to it.
+/// The contract's batch of the shown changes, for the link's current instance: the table shapes it
+/// has not been shown yet, then the changes column by column, their carried values in the flat layout.
 fn build_batch(link: &mut Link, slots: &Slots, shown: &[usize]) -> wit::ChangeBatch {
-    let mut tables: Vec<wit::Table> = Vec::new();
-    let mut addresses: Vec<usize> = Vec::new();
-    let mut changes = Vec::with_capacity(shown.len());
+    let mut batch = wit::ChangeBatch {
+        new_tables: Vec::new(),
+        tables: Vec::with_capacity(shown.len()),
+        operations: Vec::with_capacity(shown.len()),
+        values: wit::RowValues {
+            firsts: Vec::with_capacity(shown.len()),
+            offsets: Vec::new(),
+            data: Vec::new(),
+        },
+    };
+    let values = &mut batch.values;
     for &index in shown {
         let Some(working) = kept(&slots[index]) else { continue };
-        let address = Arc::as_ptr(&working.change.table) as usize;
-        let table = link.table(&working.change.table);
-        let position = match addresses.iter().position(|&known| known == address) {
-            Some(position) => position,
-            None => {
-                addresses.push(address);
-                tables.push(table.lowered.clone());
-                addresses.len() - 1
+        let change = &working.change;
+        let table = link.table(&change.table);
+        if !table.sent {
+            table.sent = true;
+            batch.new_tables.push(table.lowered.clone());
+        }
+        batch.tables.push(table.lowered.id);
+        batch.operations.push(lower_operation(change.operation));
+        values.firsts.push(values.offsets.len() as u32);
+        for image in [&change.before, &change.after].into_iter().flatten() {
+            for &column in &table.carried {
+                values.offsets.push(values.data.len() as u32);
+                let column = column as usize;
+                write_value(&image[column], &change.table.columns[column], &mut values.data);
             }
-        };
-        changes.push(lower_change(&working.change, position as u32, &table.carried));
+        }
     }
-    wit::ChangeBatch { tables, changes }
+    batch
 }
 
 type BatchCall<T> =
@@ -582,19 +632,25 @@ type BatchCall<T> =
         &'a wit::ChangeBatch,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<T>, PluginError>> + Send + 'a>>;
 
-/// Calls a batch role function. If the call fails and the plugin's policy is not `halt`, calls again
-/// change by change (on a fresh instance after a trap) and returns, per change, its answer or the
-/// error it failed with.
+/// Calls a batch role function over the shown changes. If the call fails and the plugin's policy is
+/// not `halt`, calls again change by change (on a fresh instance after a trap) and returns, per
+/// change, its answer or the error it failed with.
 async fn call_batch<T>(
     link: &mut Link,
-    batch: &wit::ChangeBatch,
+    slots: &Slots,
+    shown: &[usize],
     call: BatchCall<T>,
 ) -> Result<Vec<Result<T, String>>, PluginError> {
-    let error = match call(&mut link.version.instance, batch).await {
+    let batch = build_batch(link, slots, shown);
+    let error = match call(&mut link.version.instance, &batch).await {
         Ok(answers) => return Ok(answers.into_iter().map(Ok).collect()),
-        Err(error) if error.is_call_failure() && *link.policy() != FailurePolicy::Halt => error,
-        Err(error) => return Err(error),
+        Err(error) => error,
     };
+    // The instance may not have kept the shapes the failed batch showed it.
+    link.resend_tables();
+    if !error.is_call_failure() || *link.policy() == FailurePolicy::Halt {
+        return Err(error);
+    }
     tracing::warn!(
         plugin = link.name(),
         "{error}; calling it change by change to find the changes it fails on"
@@ -602,18 +658,13 @@ async fn call_batch<T>(
     if matches!(error, PluginError::Trapped { .. }) {
         link.reinstantiate().await?;
     }
-    let mut answers = Vec::with_capacity(batch.changes.len());
-    for change in &batch.changes {
-        let single = wit::ChangeBatch {
-            tables: vec![batch.tables[change.table as usize].clone()],
-            changes: vec![wit::RowChange {
-                table: 0,
-                ..change.clone()
-            }],
-        };
+    let mut answers = Vec::with_capacity(shown.len());
+    for &index in shown {
+        let single = build_batch(link, slots, &[index]);
         match call(&mut link.version.instance, &single).await {
             Ok(mut one) => answers.push(Ok(one.pop().expect("one answer for one change"))),
             Err(error) if error.is_call_failure() => {
+                link.resend_tables();
                 if matches!(error, PluginError::Trapped { .. }) {
                     link.reinstantiate().await?;
                 }
@@ -673,41 +724,78 @@ async fn run_filter(
     if shown.is_empty() {
         return Ok(());
     }
-    let batch = build_batch(link, slots, &shown);
-    let verdicts = call_batch(link, &batch, |instance, batch| Box::pin(instance.filter(batch))).await?;
+    let verdicts = call_batch(link, slots, &shown, |instance, batch| Box::pin(instance.filter(batch))).await?;
+    let mut lifted = LiftedEdits::default();
     for (index, verdict) in shown.into_iter().zip(verdicts) {
         let working = working_mut(slots, index);
         match verdict {
             Err(error) => fail_change(link, working, error, metrics),
-            Ok(roles::Verdict::Keep) => {}
-            Ok(roles::Verdict::Drop) => working.fate = Fate::Dropped,
-            Ok(roles::Verdict::KeepMasked(masks)) => {
+            Ok(FilterVerdict::Keep) => {}
+            Ok(FilterVerdict::Drop) => working.fate = Fate::Dropped,
+            Ok(FilterVerdict::KeepMasked(masks)) => {
                 if keep_originals && working.original.is_none() {
                     working.original = Some(working.change.clone());
                 }
-                apply_masks(working, masks);
+                let edits = lifted.of(&masks, &working.change.table);
+                apply_edits(working, edits);
             }
         }
     }
     Ok(())
 }
 
-fn apply_masks(working: &mut Working, masks: Vec<roles::MaskedColumn>) {
-    let columns = working.change.table.columns.len();
-    for mask in masks {
-        let index = mask.column as usize;
-        if index >= columns {
-            continue;
-        }
-        match mask.edit {
-            roles::ColumnEdit::Remove => working.removed.push(mask.column),
+/// A filter's column edit, its value lifted into the column's own terms.
+enum Edit {
+    Remove(u32),
+    Replace(usize, ColumnValue),
+}
+
+/// The edit sets of one answer, lifted once per set and table shape rather than once per change.
+#[derive(Default)]
+struct LiftedEdits {
+    /// By (edit set address, table address); an answer has few of each.
+    lifted: Vec<((usize, usize), Vec<Edit>)>,
+}
+
+impl LiftedEdits {
+    fn of(&mut self, masks: &Arc<[roles::MaskedColumn]>, table: &Arc<TableSchema>) -> &[Edit] {
+        let key = (masks.as_ptr() as usize, address(table));
+        let position = match self.lifted.iter().position(|(known, _)| *known == key) {
+            Some(position) => position,
+            None => {
+                self.lifted.push((key, lift_edits(masks, table)));
+                self.lifted.len() - 1
+            }
+        };
+        &self.lifted[position].1
+    }
+}
+
+/// The edits that apply to `table`: those naming a column it has.
+fn lift_edits(masks: &[roles::MaskedColumn], table: &TableSchema) -> Vec<Edit> {
+    masks
+        .iter()
+        .filter(|mask| (mask.column as usize) < table.columns.len())
+        .map(|mask| match &mask.edit {
+            roles::ColumnEdit::Remove => Edit::Remove(mask.column),
             roles::ColumnEdit::Replace(value) => {
-                let value: ColumnValue = lift_value(value, &working.change.table.columns[index]);
+                let index = mask.column as usize;
+                Edit::Replace(index, lift_value(value.clone(), &table.columns[index]))
+            }
+        })
+        .collect()
+}
+
+fn apply_edits(working: &mut Working, edits: &[Edit]) {
+    for edit in edits {
+        match edit {
+            Edit::Remove(column) => working.removed.push(*column),
+            Edit::Replace(index, value) => {
                 let change = &mut working.change;
                 for image in [&mut change.before, &mut change.after].into_iter().flatten() {
                     // NULL carries nothing to hide, and replacing it would invent a value.
-                    if image[index] != ColumnValue::Null {
-                        image[index] = value.clone();
+                    if image[*index] != ColumnValue::Null {
+                        image[*index] = value.clone();
                     }
                 }
             }
@@ -754,7 +842,7 @@ async fn run_mapping(
     for slot in slots.iter() {
         let Some(working) = kept(slot) else { continue };
         let schema = working.change.table.clone();
-        let address = Arc::as_ptr(&schema) as usize;
+        let address = address(&schema);
         let table = link.table(&schema);
         if !table.wanted || table.mapping.is_some() || failed_tables.iter().any(|(known, _)| *known == address) {
             continue;
@@ -778,7 +866,7 @@ async fn run_mapping(
     }
     for (address, error) in failed_tables {
         for slot_index in 0..slots.len() {
-            let fails = kept(&slots[slot_index]).is_some_and(|w| Arc::as_ptr(&w.change.table) as usize == address);
+            let fails = kept(&slots[slot_index]).is_some_and(|w| self::address(&w.change.table) == address);
             if fails {
                 fail_change(link, working_mut(slots, slot_index), error.clone(), metrics);
             }
@@ -791,8 +879,10 @@ async fn run_mapping(
     if shown.is_empty() {
         return Ok(());
     }
-    let batch = build_batch(link, slots, &shown);
-    let answers = call_batch(link, &batch, |instance, batch| Box::pin(instance.map_rows(batch))).await?;
+    let answers = call_batch(link, slots, &shown, |instance, batch| {
+        Box::pin(instance.map_rows(batch))
+    })
+    .await?;
     for (index, answer) in shown.into_iter().zip(answers) {
         let working = working_mut(slots, index);
         match answer {
@@ -811,4 +901,37 @@ async fn run_mapping(
         }
     }
     Ok(())
+}
+
+/// A table shape's key in the chain's caches: the address of its `Arc`.
+fn address(schema: &Arc<TableSchema>) -> usize {
+    Arc::as_ptr(schema) as usize
+}
+
+/// Maps keyed by [`address`], looked up several times per change: addresses are unique already, so
+/// one multiplication spreads them, where the default SipHash showed up in profiles.
+type AddressMap<V> = HashMap<usize, V, BuildHasherDefault<AddressHasher>>;
+
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte) ^ self.0.rotate_left(8));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        let spread = value.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = spread ^ (spread >> 32);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.write_u64(value as u64);
+    }
 }

@@ -42,12 +42,21 @@ pub use bindings::sluice::plugin::types as wit;
 /// The contract's types, by role.
 pub mod roles {
     pub use super::bindings::exports::sluice::plugin::ddl_policy::{DdlDecision, DdlEvent, DdlKind, TableRef};
-    pub use super::bindings::exports::sluice::plugin::filter::{ColumnEdit, MaskedColumn, Verdict};
+    pub use super::bindings::exports::sluice::plugin::filter::{ColumnEdit, Filtered, MaskedColumn, Verdict};
     pub use super::bindings::exports::sluice::plugin::mapping::{ObjectName, RowMapping, TableMapping};
 }
 
 /// The contract's package, as error messages name it.
-pub const CONTRACT: &str = "sluice:plugin@0.2.0";
+pub const CONTRACT: &str = "sluice:plugin@0.3.0";
+
+/// A filter's verdict on one change, with the column edits it refers to resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilterVerdict {
+    Keep,
+    Drop,
+    /// Shared by every change whose verdict named the same set of edits.
+    KeepMasked(Arc<[roles::MaskedColumn]>),
+}
 
 /// How often the epoch advances.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -387,15 +396,34 @@ impl PluginInstance {
     }
 
     /// One verdict per change of the batch. Panics if the plugin has no filter role.
-    pub async fn filter(&mut self, batch: &wit::ChangeBatch) -> Result<Vec<roles::Verdict>, PluginError> {
+    pub async fn filter(&mut self, batch: &wit::ChangeBatch) -> Result<Vec<FilterVerdict>, PluginError> {
         self.start_call();
         let role = self.filter.as_ref().expect("filter role");
         let result = role.call_filter(&mut self.store, batch).await;
-        let verdicts = result
+        let answer = result
             .map_err(|error| self.trapped(error))?
             .map_err(|error| self.failed(&error))?;
-        self.check_count(batch.changes.len(), verdicts.len())?;
-        Ok(verdicts)
+        self.check_count(batch.tables.len(), answer.verdicts.len())?;
+        let edits: Vec<Arc<[roles::MaskedColumn]>> = answer.edits.into_iter().map(Arc::from).collect();
+        answer
+            .verdicts
+            .into_iter()
+            .enumerate()
+            .map(|(change, verdict)| match verdict {
+                roles::Verdict::Keep => Ok(FilterVerdict::Keep),
+                roles::Verdict::Drop => Ok(FilterVerdict::Drop),
+                roles::Verdict::KeepMasked(index) => match edits.get(index as usize) {
+                    Some(edits) => Ok(FilterVerdict::KeepMasked(edits.clone())),
+                    None => Err(PluginError::BadAnswer {
+                        name: self.name.to_string(),
+                        detail: format!(
+                            "the verdict on change {change} names edit set {index}, but the answer lists {}",
+                            edits.len()
+                        ),
+                    }),
+                },
+            })
+            .collect()
     }
 
     /// The mapping of one table. Panics if the plugin has no mapping role.
@@ -420,7 +448,7 @@ impl PluginInstance {
         let mappings = result
             .map_err(|error| self.trapped(error))?
             .map_err(|error| self.failed(&error))?;
-        self.check_count(batch.changes.len(), mappings.len())?;
+        self.check_count(batch.tables.len(), mappings.len())?;
         Ok(mappings)
     }
 

@@ -1,17 +1,18 @@
-//! Turning sluice's changes into the contract's types ("lowering"), and plugin-chosen values back.
+//! Turning sluice's tables and values into the contract's types ("lowering"), and plugin-chosen
+//! values back.
 //!
 //! Only what a plugin asked for crosses the boundary: the rows of its tables and operations, and of
-//! each row only the values of its carried columns. A table's shape is lowered once per table and
-//! cloned into each batch that needs it.
+//! each row only the values of its carried columns. A table's shape is lowered once per plugin and
+//! table, and sent to each instance once; row values cross in the flat layout of `flat`.
 
-use crate::change::{
-    ColumnSchema, ColumnValue, DateTimeValue, Operation, RowChange, TableSchema, TimeValue, type_code,
-};
+use crate::change::{ColumnSchema, ColumnValue, DateTimeValue, Operation, TableSchema, TimeValue, type_code};
 use crate::plugin::engine::wit;
 
-/// The contract's view of a table, with the columns this plugin's rows carry.
-pub fn lower_table(table: &TableSchema, carried: &[u32]) -> wit::Table {
+/// The contract's view of a table, under the id the plugin's batches refer to it by, with the columns
+/// this plugin's rows carry.
+pub fn lower_table(table: &TableSchema, id: u32, carried: &[u32]) -> wit::Table {
     wit::Table {
+        id,
         database: table.name.database.clone(),
         name: table.name.table.clone(),
         columns: table
@@ -32,23 +33,6 @@ pub fn lower_operation(operation: Operation) -> wit::Operation {
         Operation::Insert => wit::Operation::Insert,
         Operation::Update => wit::Operation::Update,
         Operation::Delete => wit::Operation::Delete,
-    }
-}
-
-/// One change, with the values of the `carried` columns; `table` indexes the batch's tables.
-pub fn lower_change(change: &RowChange, table: u32, carried: &[u32]) -> wit::RowChange {
-    let lower_image = |image: &Option<Vec<ColumnValue>>| match image {
-        Some(values) if !carried.is_empty() => carried
-            .iter()
-            .map(|&index| lower_value(&values[index as usize], &change.table.columns[index as usize]))
-            .collect(),
-        _ => Vec::new(),
-    };
-    wit::RowChange {
-        table,
-        operation: lower_operation(change.operation),
-        before: lower_image(&change.before),
-        after: lower_image(&change.after),
     }
 }
 

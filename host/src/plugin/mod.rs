@@ -2,13 +2,15 @@
 //!
 //! - `engine` owns wasmtime, the sandbox and the generated bindings of the contract in `wit/`;
 //! - `interest` is what a plugin asked to be shown;
-//! - `lower` turns sluice's changes into the contract's types;
+//! - `lower` turns sluice's tables and values into the contract's types;
+//! - `flat` is the flat layout in which a batch's row values cross the boundary;
 //! - `chain` runs the configured plugins over a batch, in order, under their failure policies;
 //! - `reload` watches plugin files and prepares new versions off the hot path;
 //! - `recorded` is the JSON-lines change format of `sluice plugin test`.
 
 pub mod chain;
 pub mod engine;
+pub mod flat;
 pub mod interest;
 pub mod lower;
 pub mod recorded;
@@ -55,6 +57,8 @@ pub enum PluginError {
         expected: usize,
         returned: usize,
     },
+    #[error("plugin `{name}` broke the contract: {detail}")]
+    BadAnswer { name: String, detail: String },
     #[error("plugin `{name}` halted the pipeline on a DDL statement: {message}")]
     Halted { name: String, message: String },
     #[error("cannot set up the WebAssembly engine: {0}")]
@@ -67,7 +71,10 @@ impl PluginError {
     pub fn is_call_failure(&self) -> bool {
         matches!(
             self,
-            PluginError::Trapped { .. } | PluginError::Failed { .. } | PluginError::WrongDecisionCount { .. }
+            PluginError::Trapped { .. }
+                | PluginError::Failed { .. }
+                | PluginError::WrongDecisionCount { .. }
+                | PluginError::BadAnswer { .. }
         )
     }
 }

@@ -6,6 +6,9 @@
 //! - mapping: routes every table to the topic `topic_template` names;
 //! - ddl-policy: keeps the decision made before it.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use sluice_guest::{
     Change, ColumnValue, Config, DdlDecision, DdlEvent, Interest, MaskedColumn, Operation, Plugin, PluginError, Table,
     TableMapping, Verdict,
@@ -26,6 +29,9 @@ pub struct Reference {
     mask_column: Option<String>,
     /// The parsed `topic_template`.
     topic_template: Option<Vec<TopicPart>>,
+    /// The edit masking column `n` (an index into a table's columns), built once: every masked change
+    /// of a table shares it, so masking allocates nothing per change.
+    masks: RefCell<Vec<Option<Rc<[MaskedColumn]>>>>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -70,6 +76,18 @@ impl Reference {
             .collect()
     }
 
+    /// The edit that masks column `column`.
+    fn mask(&self, column: u32) -> Rc<[MaskedColumn]> {
+        let mut masks = self.masks.borrow_mut();
+        let index = column as usize;
+        if masks.len() <= index {
+            masks.resize(index + 1, None);
+        }
+        masks[index]
+            .get_or_insert_with(|| vec![MaskedColumn::replace(column, ColumnValue::text(MASKED_TEXT))].into())
+            .clone()
+    }
+
     /// Whether `drop_deletes_of` is `database.table` of `table`, compared without building the name.
     fn drops_deletes_of(&self, table: &Table) -> bool {
         self.drop_deletes_of.as_deref().is_some_and(|qualified| {
@@ -97,6 +115,7 @@ impl Plugin for Reference {
             drop_deletes_of,
             mask_column: config.get("mask_column").map(str::to_owned),
             topic_template: config.get("topic_template").map(parse_template),
+            masks: RefCell::new(Vec::new()),
         })
     }
 
@@ -122,12 +141,8 @@ impl Plugin for Reference {
             )));
         }
         // One edit covers both images: mask when either image holds a value (see the README).
-        let holds_value = |value: Option<&ColumnValue>| value.is_some_and(|value| !value.is_null());
-        if holds_value(change.before_at(column)) || holds_value(change.after_at(column)) {
-            Ok(Verdict::KeepMasked(vec![MaskedColumn::replace(
-                column,
-                ColumnValue::text(MASKED_TEXT),
-            )]))
+        if change.holds_value_at(column) {
+            Ok(Verdict::KeepMasked(self.mask(column)))
         } else {
             Ok(Verdict::Keep)
         }
@@ -172,26 +187,26 @@ mod tests {
     }
 
     fn masked() -> Verdict {
-        Verdict::KeepMasked(vec![MaskedColumn::replace(1, ColumnValue::text("***"))])
+        Verdict::KeepMasked(vec![MaskedColumn::replace(1, ColumnValue::text("***"))].into())
     }
 
     #[test]
     fn deletes_of_the_configured_table_only_are_dropped() {
         let plugin = reference(&[("drop_deletes_of", "shop.orders")]);
-        let batch = ChangeBatch {
-            tables: vec![
-                Table::new("shop", "orders", &[("id", 3)]),
-                Table::new("shop", "orders_archive", &[("id", 3)]),
-                Table::new("shop.o", "rders", &[("id", 3)]),
+        let batch = ChangeBatch::of(
+            vec![
+                Table::new("shop", "orders", &[("id", 3)]).carrying(&[]),
+                Table::new("shop", "orders_archive", &[("id", 3)]).carrying(&[]),
+                Table::new("shop.o", "rders", &[("id", 3)]).carrying(&[]),
             ],
-            changes: vec![
+            vec![
                 RowChange::delete(0, vec![]),
                 RowChange::insert(0, vec![]),
                 RowChange::update(0, vec![], vec![]),
                 RowChange::delete(1, vec![]),
                 RowChange::delete(2, vec![]),
             ],
-        };
+        );
         let verdicts = run::filter(&plugin, &batch).unwrap();
         assert_eq!(
             verdicts,

@@ -69,15 +69,18 @@ mod tests {
     #[test]
     fn changes_of_dropped_tables_are_dropped_and_the_rest_kept_in_order() {
         let plugin = plugin(&[("drop_tables", "demo.audit_*")]);
-        let batch = ChangeBatch {
-            tables: vec![table("demo", "orders"), table("demo", "audit_log")],
-            changes: vec![
+        let batch = ChangeBatch::of(
+            vec![
+                table("demo", "orders").carrying(&[]),
+                table("demo", "audit_log").carrying(&[]),
+            ],
+            vec![
                 RowChange::insert(0, vec![]),
                 RowChange::insert(1, vec![]),
                 RowChange::delete(1, vec![]),
                 RowChange::update(0, vec![], vec![]),
             ],
-        };
+        );
         let verdicts = run::filter(&plugin, &batch).unwrap();
         assert_eq!(verdicts, [Verdict::Keep, Verdict::Drop, Verdict::Drop, Verdict::Keep]);
     }

@@ -1,6 +1,6 @@
 //! Write a sluice plugin in Rust as plain functions over plain types.
 //!
-//! A sluice plugin is a WebAssembly component of the `full-plugin` world of `sluice:plugin@0.2.0`
+//! A sluice plugin is a WebAssembly component of the `full-plugin` world of `sluice:plugin@0.3.0`
 //! (`wit/plugin.wit`). This crate owns the `wit_bindgen::generate!` of that world, so a plugin crate
 //! does not deal with the generated glue at all. An author:
 //!
@@ -13,10 +13,12 @@
 //! 3. unit-tests the methods natively with `cargo test`, building inputs with the constructors in
 //!    [`types`] (`Table::new`, `RowChange::update`, ...) and whole batches with [`run`].
 //!
-//! The role methods see one change, or one table, at a time: the glue in [`run`] walks each batch the
-//! host hands over, resolves every change's table, and collects the answers into one vector allocated
-//! once per batch. Values are read by column name through [`Change::after_value`] and friends, which
-//! look the name up among the few columns the plugin asked for in its [`Interest`].
+//! The role methods see one change, or one table, at a time: the glue in [`run`] remembers the table
+//! shapes the host shows the instance (once each), walks each batch the host hands over, resolves
+//! every change's table by id, and collects the answers. Values are read by column name through
+//! [`Change::after_value`] and friends, which look the name up among the few columns the plugin asked
+//! for in its [`Interest`] and decode the value then, as a borrowed [`Value`]: a plugin pays only for
+//! the values it reads.
 //!
 //! ```
 //! use sluice_guest::{Change, Config, Interest, Plugin, PluginError, Verdict};
@@ -50,17 +52,20 @@ mod change;
 mod config;
 pub mod log;
 mod plugin;
+mod rows;
 pub mod run;
 pub mod types;
+mod values;
 
-pub use change::Change;
+pub use change::{Change, Image};
 pub use config::Config;
 pub use plugin::{Adapter, Plugin};
+pub use rows::RowChange;
 pub use types::{
     ChangeBatch, Column, ColumnEdit, ColumnValue, Date, Datetime, DdlDecision, DdlEvent, DdlKind, Interest,
-    MaskedColumn, ObjectName, Operation, PluginError, RowChange, RowMapping, Table, TableMapping, TableRef, Time,
-    Verdict,
+    MaskedColumn, ObjectName, Operation, PluginError, RowMapping, Table, TableMapping, TableRef, Time, Verdict,
 };
+pub use values::Value;
 
 /// What the generated code and [`export_plugin!`] refer to; not part of the API.
 #[doc(hidden)]

@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use crate::bindings::exports::sluice::plugin::{ddl_policy, filter, mapping, plugin};
 use crate::change::Change;
 use crate::config::Config;
-use crate::run;
+use crate::run::{self, Tables};
 use crate::types::{
     ChangeBatch, DdlDecision, DdlEvent, Interest, PluginError, RowMapping, Table, TableMapping, Verdict,
 };
@@ -61,6 +61,21 @@ thread_local! {
     /// its only thread; the `Any` lets the generic [`Adapter`] keep one slot for whichever plugin type
     /// the component exports.
     static INSTANCE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+
+    /// The table shapes the host has shown this instance.
+    static TABLES: RefCell<Tables> = RefCell::new(Tables::default());
+}
+
+/// Runs a batch role on the plugin, once the batch's new tables are remembered.
+fn with_batch<P: Plugin, R>(
+    batch: ChangeBatch,
+    call: impl FnOnce(&P, &Tables, &ChangeBatch) -> Result<R, PluginError>,
+) -> Result<R, PluginError> {
+    let mut batch = batch;
+    TABLES.with_borrow_mut(|tables| {
+        tables.remember(std::mem::take(&mut batch.new_tables));
+        with_plugin(|plugin: &P| call(plugin, tables, &batch))
+    })
 }
 
 /// Runs `call` on the plugin that `init` built.
@@ -89,8 +104,8 @@ impl<P: Plugin> plugin::Guest for Adapter<P> {
 }
 
 impl<P: Plugin> filter::Guest for Adapter<P> {
-    fn filter(batch: ChangeBatch) -> Result<Vec<Verdict>, PluginError> {
-        with_plugin(|plugin: &P| run::filter(plugin, &batch))
+    fn filter(batch: ChangeBatch) -> Result<filter::Filtered, PluginError> {
+        with_batch(batch, run::filtered::<P>)
     }
 }
 
@@ -100,7 +115,7 @@ impl<P: Plugin> mapping::Guest for Adapter<P> {
     }
 
     fn map_rows(batch: ChangeBatch) -> Result<Vec<RowMapping>, PluginError> {
-        with_plugin(|plugin: &P| run::map_rows(plugin, &batch))
+        with_batch(batch, run::map_rows::<P>)
     }
 }
 
@@ -113,7 +128,8 @@ impl<P: Plugin> ddl_policy::Guest for Adapter<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{ColumnValue, Operation, RowChange};
+    use crate::rows::RowChange;
+    use crate::types::{ColumnValue, Operation};
 
     /// Drops deletes, maps every table to the topic `t`, halts on DDL.
     struct Strict {
@@ -161,21 +177,25 @@ mod tests {
     }
 
     fn batch() -> ChangeBatch {
-        ChangeBatch {
-            tables: vec![Table::new("shop", "orders", &[("id", 3)])],
-            changes: vec![
+        ChangeBatch::of(
+            vec![Table::new("shop", "orders", &[("id", 3)])],
+            vec![
                 RowChange::insert(0, vec![ColumnValue::Int(1)]),
                 RowChange::delete(0, vec![ColumnValue::Int(1)]),
             ],
-        }
+        )
+    }
+
+    fn verdicts(answer: filter::Filtered) -> Vec<filter::Verdict> {
+        answer.verdicts
     }
 
     #[test]
     fn init_returns_the_interest_and_keeps_the_plugin_for_later_calls() {
         let interest = <Adapter<Strict> as plugin::Guest>::init(vec![("topic".into(), "x".into())]).unwrap();
         assert_eq!(interest.columns, ["id"]);
-        let verdicts = <Adapter<Strict> as filter::Guest>::filter(batch()).unwrap();
-        assert_eq!(verdicts, [Verdict::Keep, Verdict::Drop]);
+        let answer = <Adapter<Strict> as filter::Guest>::filter(batch()).unwrap();
+        assert_eq!(verdicts(answer), [filter::Verdict::Keep, filter::Verdict::Drop]);
         let table = Table::new("shop", "orders", &[]);
         let mapping = <Adapter<Strict> as mapping::Guest>::map_table(table, TableMapping::unchanged()).unwrap();
         assert_eq!(mapping.topic.as_deref(), Some("x"));
@@ -192,8 +212,8 @@ mod tests {
     fn the_default_roles_keep_what_was_chosen_before() {
         <Adapter<Passive> as plugin::Guest>::init(vec![]).unwrap();
         assert_eq!(
-            <Adapter<Passive> as filter::Guest>::filter(batch()).unwrap(),
-            [Verdict::Keep, Verdict::Keep]
+            verdicts(<Adapter<Passive> as filter::Guest>::filter(batch()).unwrap()),
+            [filter::Verdict::Keep, filter::Verdict::Keep]
         );
         let previous = TableMapping {
             topic: Some("before".into()),

@@ -1,43 +1,144 @@
 //! The batch glue: how a batch call becomes per-change calls of a [`Plugin`]'s methods.
 //!
-//! It runs on the daemon's hot path, once per batch of typically 64 to 1024 changes: it resolves each
-//! change's table by index and collects the answers into one vector sized once. Plugin tests can call
-//! these functions to drive a plugin over a whole batch without the thread-local the component uses.
+//! It runs on the daemon's hot path, once per batch of typically 64 to 1024 changes. It remembers the
+//! table shapes the host shows the instance (each once, in a batch's `new_tables`) in [`Tables`], and
+//! walks the batch's flat lists, handing each change to the plugin as a [`Change`] whose values are
+//! decoded only if the plugin reads them. Plugin tests can call [`filter`] and [`map_rows`] to drive a
+//! plugin over a whole batch without the thread-local the component uses.
 
-use crate::change::Change;
+use crate::bindings::exports::sluice::plugin::filter::{Filtered, Verdict as WireVerdict};
+use crate::change::{Change, Image};
 use crate::plugin::Plugin;
-use crate::types::{ChangeBatch, PluginError, RowChange, RowMapping, Table, Verdict};
+use std::rc::Rc;
 
-/// One verdict per change of `batch`, in order, from [`Plugin::filter`].
-pub fn filter<P: Plugin>(plugin: &P, batch: &ChangeBatch) -> Result<Vec<Verdict>, PluginError> {
-    per_change(batch, |change| plugin.filter(change))
+use crate::types::{ChangeBatch, MaskedColumn, Operation, PluginError, RowMapping, Table, Verdict};
+
+/// The table shapes the host has shown this instance, by id.
+#[derive(Debug, Default)]
+pub struct Tables {
+    by_id: Vec<Option<Table>>,
 }
 
-/// One row mapping per change of `batch`, in order, from [`Plugin::map_row`].
-pub fn map_rows<P: Plugin>(plugin: &P, batch: &ChangeBatch) -> Result<Vec<RowMapping>, PluginError> {
-    per_change(batch, |change| plugin.map_row(change))
-}
-
-fn per_change<T>(
-    batch: &ChangeBatch,
-    mut decide: impl FnMut(&Change<'_>) -> Result<T, PluginError>,
-) -> Result<Vec<T>, PluginError> {
-    let mut answers = Vec::with_capacity(batch.changes.len());
-    for (index, change) in batch.changes.iter().enumerate() {
-        let table = table_of(&batch.tables, index, change)?;
-        answers.push(decide(&Change::new(table, change))?);
+impl Tables {
+    /// Keeps `tables` under their ids, replacing what was known under the same ids.
+    pub fn remember(&mut self, tables: impl IntoIterator<Item = Table>) {
+        for table in tables {
+            let id = table.id as usize;
+            if self.by_id.len() <= id {
+                self.by_id.resize_with(id + 1, || None);
+            }
+            self.by_id[id] = Some(table);
+        }
     }
-    Ok(answers)
+
+    /// The table shape known under `id`.
+    pub fn get(&self, id: u32) -> Option<&Table> {
+        self.by_id.get(id as usize).and_then(Option::as_ref)
+    }
 }
 
-fn table_of<'a>(tables: &'a [Table], index: usize, change: &RowChange) -> Result<&'a Table, PluginError> {
-    tables.get(change.table as usize).ok_or_else(|| {
-        PluginError::Other(format!(
-            "change {index} of the batch refers to table {} but the batch lists {} tables",
-            change.table,
-            tables.len()
-        ))
-    })
+/// One verdict per change of `batch`, in order, from [`Plugin::filter`]; for tests, as the plugin
+/// returned them (the component sends [`filtered`]'s form).
+pub fn filter<P: Plugin>(plugin: &P, batch: &ChangeBatch) -> Result<Vec<Verdict>, PluginError> {
+    let mut tables = Tables::default();
+    tables.remember(batch.new_tables.iter().cloned());
+    let mut verdicts = Vec::with_capacity(batch.tables.len());
+    per_change(&tables, batch, |change| {
+        verdicts.push(plugin.filter(change)?);
+        Ok(())
+    })?;
+    Ok(verdicts)
+}
+
+/// The answer the component sends for a batch: a verdict per change, each distinct set of column
+/// edits listed once. `tables` must already know the batch's `new_tables`.
+pub fn filtered<P: Plugin>(plugin: &P, tables: &Tables, batch: &ChangeBatch) -> Result<Filtered, PluginError> {
+    let mut answer = Filtered {
+        verdicts: Vec::with_capacity(batch.tables.len()),
+        edits: Vec::new(),
+    };
+    let mut listed = Vec::new();
+    per_change(tables, batch, |change| {
+        let verdict = match plugin.filter(change)? {
+            Verdict::Keep => WireVerdict::Keep,
+            Verdict::Drop => WireVerdict::Drop,
+            Verdict::KeepMasked(edits) => WireVerdict::KeepMasked(edit_set(&mut listed, &mut answer.edits, edits)),
+        };
+        answer.verdicts.push(verdict);
+        Ok(())
+    })?;
+    Ok(answer)
+}
+
+/// How many of the latest edit sets a new one is compared with before it is listed anew: plugins
+/// usually answer a table's changes with the same edits, and a batch's tables interleave.
+const EDIT_SETS_COMPARED: usize = 8;
+
+/// The index of `edits` among the sets listed so far (`listed`, in the same order as `sets`), listing
+/// it if no recent set is the same one or equal.
+fn edit_set(listed: &mut Vec<Rc<[MaskedColumn]>>, sets: &mut Vec<Vec<MaskedColumn>>, edits: Rc<[MaskedColumn]>) -> u32 {
+    let recent = listed.len().saturating_sub(EDIT_SETS_COMPARED);
+    let found = listed[recent..]
+        .iter()
+        .rposition(|known| Rc::ptr_eq(known, &edits))
+        .or_else(|| listed[recent..].iter().rposition(|known| *known == edits));
+    if let Some(found) = found {
+        return (recent + found) as u32;
+    }
+    sets.push(edits.to_vec());
+    listed.push(edits);
+    (sets.len() - 1) as u32
+}
+
+/// One row mapping per change of `batch`, in order, from [`Plugin::map_row`]. `tables` must already
+/// know the batch's `new_tables`.
+pub fn map_rows<P: Plugin>(plugin: &P, tables: &Tables, batch: &ChangeBatch) -> Result<Vec<RowMapping>, PluginError> {
+    let mut mappings = Vec::with_capacity(batch.tables.len());
+    per_change(tables, batch, |change| {
+        mappings.push(plugin.map_row(change)?);
+        Ok(())
+    })?;
+    Ok(mappings)
+}
+
+fn per_change(
+    tables: &Tables,
+    batch: &ChangeBatch,
+    mut decide: impl FnMut(&Change<'_>) -> Result<(), PluginError>,
+) -> Result<(), PluginError> {
+    let values = &batch.values;
+    let count = batch.tables.len();
+    if batch.operations.len() != count || values.firsts.len() != count {
+        return Err(PluginError::Other(format!(
+            "the batch is malformed: {count} tables, {} operations and {} value starts",
+            batch.operations.len(),
+            values.firsts.len()
+        )));
+    }
+    for index in 0..count {
+        let id = batch.tables[index];
+        let table = tables.get(id).ok_or_else(|| {
+            PluginError::Other(format!(
+                "change {index} of the batch refers to table {id}, which the host never showed this instance"
+            ))
+        })?;
+        let operation = batch.operations[index];
+        let carried = table.carried.len();
+        let (before, after) = match operation {
+            Operation::Insert => (0, carried),
+            Operation::Update => (carried, carried),
+            Operation::Delete => (carried, 0),
+        };
+        let first = values.firsts[index] as usize;
+        let offsets = values
+            .offsets
+            .get(first..first + before + after)
+            .ok_or_else(|| PluginError::Other(format!("the values of change {index} of the batch are missing")))?;
+        let (before, after) = offsets.split_at(before);
+        let (before, after) = (Image::new(&values.data, before), Image::new(&values.data, after));
+        decide(&Change::from_parts(table, operation, before, after))?;
+    }
+    Ok(())
 }
 
 /// A compile-time check used by [`crate::export_plugin!`]: `P` implements [`Plugin`].
@@ -48,9 +149,10 @@ pub fn assert_plugin<P: Plugin>() {}
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::types::{ColumnValue, MaskedColumn};
+    use crate::rows::RowChange;
+    use crate::types::ColumnValue;
 
-    /// Masks `email` in `shop.users` when it is not NULL; keeps everything else.
+    /// Masks `email` in tables that have it, when it is not NULL; keeps everything else.
     struct MaskEmail;
 
     impl Plugin for MaskEmail {
@@ -64,59 +166,106 @@ mod tests {
             };
             Ok(match change.after_value("email") {
                 Some(value) if !value.is_null() => {
-                    Verdict::KeepMasked(vec![MaskedColumn::replace(column, ColumnValue::text("***"))])
+                    Verdict::KeepMasked(vec![MaskedColumn::replace(column, ColumnValue::text("***"))].into())
                 }
                 _ => Verdict::Keep,
             })
         }
     }
 
-    #[test]
-    fn each_change_is_decided_with_its_own_table_in_order() {
-        let batch = ChangeBatch {
-            tables: vec![
+    fn batch() -> ChangeBatch {
+        ChangeBatch::of(
+            vec![
                 Table::new("shop", "items", &[("id", 3)]).carrying(&["email"]),
                 Table::new("shop", "users", &[("id", 3), ("email", 15)]).carrying(&["email"]),
+                Table::new("shop", "admins", &[("email", 15)]).carrying(&["email"]),
             ],
-            changes: vec![
+            vec![
                 RowChange::insert(1, vec![ColumnValue::text("a@x")]),
                 RowChange::insert(0, vec![]),
                 RowChange::insert(1, vec![ColumnValue::Null]),
+                RowChange::update(2, vec![ColumnValue::Null], vec![ColumnValue::text("b@x")]),
+                RowChange::insert(1, vec![ColumnValue::text("c@x")]),
             ],
-        };
-        let verdicts = filter(&MaskEmail, &batch).unwrap();
-        assert_eq!(
-            verdicts,
-            [
-                Verdict::KeepMasked(vec![MaskedColumn::replace(1, ColumnValue::text("***"))]),
-                Verdict::Keep,
-                Verdict::Keep,
-            ]
-        );
-        assert_eq!(map_rows(&MaskEmail, &batch).unwrap().len(), 3);
+        )
     }
 
     #[test]
-    fn a_change_naming_a_missing_table_is_an_error() {
-        let batch = ChangeBatch {
-            tables: vec![Table::new("shop", "items", &[("id", 3)])],
-            changes: vec![RowChange::insert(0, vec![]), RowChange::insert(1, vec![])],
+    fn each_change_is_decided_with_its_own_table_in_order() {
+        let masked = |column| Verdict::KeepMasked(vec![MaskedColumn::replace(column, ColumnValue::text("***"))].into());
+        assert_eq!(
+            filter(&MaskEmail, &batch()).unwrap(),
+            [masked(1), Verdict::Keep, Verdict::Keep, masked(0), masked(1)]
+        );
+    }
+
+    #[test]
+    fn each_distinct_set_of_edits_is_sent_once() {
+        let batch = batch();
+        let mut tables = Tables::default();
+        tables.remember(batch.new_tables.clone());
+        let answer = filtered(&MaskEmail, &tables, &batch).unwrap();
+        assert_eq!(
+            answer.verdicts,
+            [
+                WireVerdict::KeepMasked(0),
+                WireVerdict::Keep,
+                WireVerdict::Keep,
+                WireVerdict::KeepMasked(1),
+                WireVerdict::KeepMasked(0),
+            ]
+        );
+        assert_eq!(
+            answer.edits,
+            [
+                vec![MaskedColumn::replace(1, ColumnValue::text("***"))],
+                vec![MaskedColumn::replace(0, ColumnValue::text("***"))],
+            ]
+        );
+        assert_eq!(map_rows(&MaskEmail, &tables, &batch).unwrap().len(), 5);
+    }
+
+    #[test]
+    fn tables_are_remembered_across_batches_and_replaced_by_id() {
+        let first = batch();
+        let mut tables = Tables::default();
+        tables.remember(first.new_tables.clone());
+        // A later batch refers to table 1 by id alone.
+        let later = ChangeBatch {
+            new_tables: Vec::new(),
+            ..ChangeBatch::of(vec![], vec![RowChange::insert(1, vec![ColumnValue::text("d@x")])])
         };
-        let Err(PluginError::Other(message)) = filter(&MaskEmail, &batch) else {
+        let answer = filtered(&MaskEmail, &tables, &later).unwrap();
+        assert_eq!(answer.verdicts, [WireVerdict::KeepMasked(0)]);
+        // The host reuses id 1 for another shape, without `email`.
+        tables.remember([Table {
+            id: 1,
+            ..Table::new("shop", "items", &[("id", 3)])
+        }]);
+        assert_eq!(
+            filtered(&MaskEmail, &tables, &later).unwrap().verdicts,
+            [WireVerdict::Keep]
+        );
+    }
+
+    #[test]
+    fn a_change_of_an_unknown_table_is_an_error() {
+        let batch = ChangeBatch {
+            new_tables: Vec::new(),
+            ..ChangeBatch::of(vec![], vec![RowChange::insert(3, vec![])])
+        };
+        let Err(PluginError::Other(message)) = filtered(&MaskEmail, &Tables::default(), &batch) else {
             panic!("expected an error");
         };
         assert_eq!(
             message,
-            "change 1 of the batch refers to table 1 but the batch lists 1 tables"
+            "change 0 of the batch refers to table 3, which the host never showed this instance"
         );
     }
 
     #[test]
     fn an_empty_batch_gets_no_answers() {
-        let batch = ChangeBatch {
-            tables: vec![],
-            changes: vec![],
-        };
+        let batch = ChangeBatch::of(vec![], vec![]);
         assert!(filter(&MaskEmail, &batch).unwrap().is_empty());
     }
 }

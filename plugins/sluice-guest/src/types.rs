@@ -1,17 +1,34 @@
 //! The plain types a plugin sees and returns: the generated WIT types, re-exported under short names,
 //! with constructors for tests and accessors for plugin logic.
 
+use std::rc::Rc;
+
 pub use crate::bindings::exports::sluice::plugin::ddl_policy::{DdlDecision, DdlEvent, DdlKind, TableRef};
-pub use crate::bindings::exports::sluice::plugin::filter::{ColumnEdit, MaskedColumn, Verdict};
+pub use crate::bindings::exports::sluice::plugin::filter::{ColumnEdit, MaskedColumn};
 pub use crate::bindings::exports::sluice::plugin::mapping::{ObjectName, RowMapping, TableMapping};
 pub use crate::bindings::sluice::plugin::types::{
-    ChangeBatch, Column, ColumnValue, Date, Datetime, Interest, Operation, PluginError, RowChange, Table, Time,
+    ChangeBatch, Column, ColumnValue, Date, Datetime, Interest, Operation, PluginError, RowValues, Table, Time,
 };
 
+/// The fate of one change, as [`crate::Plugin::filter`] decides it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// Publish it as it is.
+    Keep,
+    /// Publish nothing for it. Later plugins do not see it.
+    Drop,
+    /// Publish it with these columns edited (`vec![...].into()`). Later plugins see the edited values.
+    /// The glue sends each distinct set of edits once per batch, however many changes share it; a
+    /// plugin that keeps an edit set and returns clones of it allocates nothing per change.
+    KeepMasked(Rc<[MaskedColumn]>),
+}
+
 impl Table {
-    /// A table with these `(name, type code)` columns, no primary key, carrying every column's value.
+    /// A table with these `(name, type code)` columns, no primary key, carrying every column's value,
+    /// under id 0.
     pub fn new(database: &str, name: &str, columns: &[(&str, u8)]) -> Table {
         Table {
+            id: 0,
             database: database.to_owned(),
             name: name.to_owned(),
             columns: columns
@@ -66,38 +83,6 @@ impl Table {
                 .get(column as usize)
                 .is_some_and(|carried| carried.name == name)
         })
-    }
-}
-
-impl RowChange {
-    /// An insert into the batch's table `table`, with the carried values of the new row.
-    pub fn insert(table: u32, after: Vec<ColumnValue>) -> RowChange {
-        RowChange {
-            table,
-            operation: Operation::Insert,
-            before: Vec::new(),
-            after,
-        }
-    }
-
-    /// An update of a row of the batch's table `table`.
-    pub fn update(table: u32, before: Vec<ColumnValue>, after: Vec<ColumnValue>) -> RowChange {
-        RowChange {
-            table,
-            operation: Operation::Update,
-            before,
-            after,
-        }
-    }
-
-    /// A delete from the batch's table `table`, with the carried values of the removed row.
-    pub fn delete(table: u32, before: Vec<ColumnValue>) -> RowChange {
-        RowChange {
-            table,
-            operation: Operation::Delete,
-            before,
-            after: Vec::new(),
-        }
     }
 }
 

@@ -1,0 +1,92 @@
+//! Building row changes and batches natively, laid out as the host sends them, for unit tests of a
+//! plugin's role methods and of the batch glue.
+
+use crate::change::{Change, Image};
+use crate::types::{ChangeBatch, ColumnValue, Operation, RowValues, Table};
+use crate::values::encode;
+
+/// One row change, with its carried values encoded as the host sends them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowChange {
+    /// Index into the tables of [`ChangeBatch::of`].
+    pub table: u32,
+    pub operation: Operation,
+    before: Vec<ColumnValue>,
+    after: Vec<ColumnValue>,
+    /// `before` then `after`, encoded, and where each value starts.
+    data: Vec<u8>,
+    offsets: Vec<u32>,
+}
+
+impl RowChange {
+    fn new(table: u32, operation: Operation, before: Vec<ColumnValue>, after: Vec<ColumnValue>) -> RowChange {
+        let mut data = Vec::new();
+        let mut offsets = Vec::new();
+        for value in before.iter().chain(&after) {
+            offsets.push(data.len() as u32);
+            encode(value, &mut data);
+        }
+        RowChange {
+            table,
+            operation,
+            before,
+            after,
+            data,
+            offsets,
+        }
+    }
+
+    /// An insert into table `table`, with the carried values of the new row.
+    pub fn insert(table: u32, after: Vec<ColumnValue>) -> RowChange {
+        RowChange::new(table, Operation::Insert, Vec::new(), after)
+    }
+
+    /// An update of a row of table `table`.
+    pub fn update(table: u32, before: Vec<ColumnValue>, after: Vec<ColumnValue>) -> RowChange {
+        RowChange::new(table, Operation::Update, before, after)
+    }
+
+    /// A delete from table `table`, with the carried values of the removed row.
+    pub fn delete(table: u32, before: Vec<ColumnValue>) -> RowChange {
+        RowChange::new(table, Operation::Delete, before, Vec::new())
+    }
+
+    /// The change as a role method sees it, of `table`.
+    pub(crate) fn of<'a>(&'a self, table: &'a Table) -> Change<'a> {
+        let (before, after) = self.offsets.split_at(self.before.len());
+        Change::from_parts(
+            table,
+            self.operation,
+            Image::new(&self.data, before),
+            Image::new(&self.data, after),
+        )
+    }
+}
+
+impl ChangeBatch {
+    /// A batch of `changes` of `tables`, as the host would send it to an instance that was shown none
+    /// of them yet: table `i` gets the id `i` and is listed in `new_tables`.
+    pub fn of(tables: Vec<Table>, changes: Vec<RowChange>) -> ChangeBatch {
+        let mut values = RowValues {
+            firsts: Vec::new(),
+            offsets: Vec::new(),
+            data: Vec::new(),
+        };
+        for change in &changes {
+            values.firsts.push(values.offsets.len() as u32);
+            let base = values.data.len() as u32;
+            values.offsets.extend(change.offsets.iter().map(|offset| base + offset));
+            values.data.extend_from_slice(&change.data);
+        }
+        ChangeBatch {
+            new_tables: tables
+                .into_iter()
+                .enumerate()
+                .map(|(id, table)| Table { id: id as u32, ..table })
+                .collect(),
+            tables: changes.iter().map(|change| change.table).collect(),
+            operations: changes.iter().map(|change| change.operation).collect(),
+            values,
+        }
+    }
+}
