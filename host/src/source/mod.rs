@@ -57,8 +57,8 @@ pub enum SourceError {
     )]
     PurgedBinlog { position: String, file: String },
     #[error(
-        "the checkpointed GTID position {gtid} is no longer on the server (its oldest binlog `{oldest_file}` \
-         starts after {oldest}); set snapshot.mode = \"when_needed\" to snapshot the tables again, or delete \
+        "the checkpointed GTID position {gtid} is no longer on the server (the binlog holding it was purged: \
+         the oldest binlog `{oldest_file}` starts after {oldest}); set snapshot.mode = \"when_needed\" to snapshot the tables again, or delete \
          the checkpoint to start from source.start"
     )]
     PurgedGtid {
