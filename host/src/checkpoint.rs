@@ -38,6 +38,38 @@ pub struct Checkpoint {
     pub snapshot: SnapshotState,
 }
 
+impl Checkpoint {
+    /// The checkpoint's text form, as the file (and a Kafka checkpoint record) holds it.
+    pub fn to_json(&self) -> String {
+        let file = CheckpointFile {
+            position: self.position.to_string(),
+            gtid: self.gtid.as_ref().map(|gtid| gtid.to_string()),
+            next_record_id: self.next_record_id,
+            snapshot: self.snapshot.clone(),
+        };
+        serde_json::to_string_pretty(&file).expect("a checkpoint serialises")
+    }
+
+    /// Reads [`Checkpoint::to_json`]'s form back; the error says what is wrong with it.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let file: CheckpointFile = serde_json::from_str(text).map_err(|error| error.to_string())?;
+        let position = file
+            .position
+            .parse()
+            .map_err(|error: crate::source::position::ParsePositionError| error.to_string())?;
+        let gtid = match file.gtid {
+            Some(text) => Some(Arc::new(text.parse::<GtidSet>().map_err(|error| error.to_string())?)),
+            None => None,
+        };
+        Ok(Checkpoint {
+            position,
+            gtid,
+            next_record_id: file.next_record_id,
+            snapshot: file.snapshot,
+        })
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct CheckpointFile {
     position: String,
@@ -75,27 +107,12 @@ impl CheckpointStore {
                 });
             }
         };
-        let damaged = |detail: String| CheckpointError::Damaged {
-            path: self.path.clone(),
-            detail,
-        };
-        let file: CheckpointFile = serde_json::from_str(&text).map_err(|error| damaged(error.to_string()))?;
-        let position = file
-            .position
-            .parse()
-            .map_err(|error: crate::source::position::ParsePositionError| damaged(error.to_string()))?;
-        let gtid = match file.gtid {
-            Some(text) => Some(Arc::new(
-                text.parse::<GtidSet>().map_err(|error| damaged(error.to_string()))?,
-            )),
-            None => None,
-        };
-        Ok(Some(Checkpoint {
-            position,
-            gtid,
-            next_record_id: file.next_record_id,
-            snapshot: file.snapshot,
-        }))
+        Checkpoint::from_json(&text)
+            .map(Some)
+            .map_err(|detail| CheckpointError::Damaged {
+                path: self.path.clone(),
+                detail,
+            })
     }
 
     /// Replaces the stored checkpoint atomically.
@@ -110,13 +127,7 @@ impl CheckpointStore {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(directory).map_err(write_error)?;
-        let file = CheckpointFile {
-            position: checkpoint.position.to_string(),
-            gtid: checkpoint.gtid.as_ref().map(|gtid| gtid.to_string()),
-            next_record_id: checkpoint.next_record_id,
-            snapshot: checkpoint.snapshot.clone(),
-        };
-        let text = serde_json::to_string_pretty(&file).expect("a checkpoint serialises");
+        let text = checkpoint.to_json();
         let mut temporary = self.path.clone().into_os_string();
         temporary.push(".tmp");
         let temporary = PathBuf::from(temporary);

@@ -162,9 +162,14 @@ pub struct RawKafka {
     /// Replication factor of a topic sluice creates.
     #[serde(default = "default_topic_replication")]
     pub topic_replication: i32,
-    /// `at_least_once` (default) or `exactly_once`.
+    /// `at_least_once` (default), `exactly_once` or `transactional`.
     #[serde(default)]
     pub delivery: Delivery,
+    /// `transactional` only: the producer's `transactional.id` (default `sluice-<source.server_id>`).
+    pub transactional_id: Option<String>,
+    /// `transactional` only: the topic the checkpoint is committed to, inside each transaction.
+    #[serde(default = "default_checkpoint_topic")]
+    pub checkpoint_topic: String,
     /// Raw librdkafka producer properties, passed through unchanged (they win over sluice's own).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
@@ -180,6 +185,13 @@ pub enum Delivery {
     /// Nothing lost and no binlog change doubled: on start, what each partition already holds is
     /// read back from its tail and skipped (`sink::exactly_once`).
     ExactlyOnce,
+    /// Kafka transactions: the messages and the checkpoint are committed together, so `read_committed`
+    /// consumers see every change once (`sink::transactional`). Needs a broker with transactions.
+    Transactional,
+}
+
+fn default_checkpoint_topic() -> String {
+    "sluice.checkpoints".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -429,6 +441,9 @@ pub struct KafkaConfig {
     pub topic_partitions: i32,
     pub topic_replication: i32,
     pub delivery: Delivery,
+    /// Set when `delivery` is `transactional`.
+    pub transactional_id: Option<String>,
+    pub checkpoint_topic: String,
     pub options: BTreeMap<String, String>,
 }
 
@@ -630,6 +645,12 @@ impl Config {
                 reload: plugin.reload,
             });
         }
+        let transactional_id = (raw.kafka.delivery == Delivery::Transactional).then(|| {
+            raw.kafka
+                .transactional_id
+                .clone()
+                .unwrap_or_else(|| format!("sluice-{}", source.server_id))
+        });
         Ok(Self {
             source,
             kafka: KafkaConfig {
@@ -639,6 +660,8 @@ impl Config {
                 topic_partitions: raw.kafka.topic_partitions,
                 topic_replication: raw.kafka.topic_replication,
                 delivery: raw.kafka.delivery,
+                transactional_id,
+                checkpoint_topic: raw.kafka.checkpoint_topic,
                 options: raw.kafka.options,
             },
             checkpoint: CheckpointConfig {

@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 
 use crate::change::Change;
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
-use crate::config::{Config, SnapshotMode};
+use crate::config::{Config, Delivery, SnapshotMode};
 use crate::encode::dts_avro::DtsAvroEncoder;
 use crate::encode::{EncodeError, FailureHeaders, OutMessage, key};
 use crate::metrics::Metrics;
@@ -39,6 +39,7 @@ use crate::plugin::recorded::Recorder;
 use crate::shutdown::{self, Shutdown};
 use crate::sink::SinkError;
 use crate::sink::kafka::KafkaSink;
+use crate::sink::transactional;
 use crate::source::SourceError;
 use crate::source::binlog::BinlogReader;
 use crate::source::binlog::SnapshotHandoff;
@@ -74,18 +75,32 @@ pub enum RunError {
 }
 
 /// The end of a source transaction, as the acknowledger applies it to the checkpoint.
-struct CommitMark {
+pub(crate) struct CommitMark {
     position: BinlogPosition,
     gtid: Option<Arc<GtidSet>>,
     next_record_id: i64,
     progress: Vec<ProgressUpdate>,
 }
 
+impl CommitMark {
+    /// Moves `checkpoint` past this transaction.
+    pub(crate) fn apply_to(self, checkpoint: &mut Checkpoint) {
+        checkpoint.position = self.position;
+        if self.gtid.is_some() {
+            checkpoint.gtid = self.gtid;
+        }
+        checkpoint.next_record_id = self.next_record_id;
+        for update in &self.progress {
+            apply_progress(&mut checkpoint.snapshot, update);
+        }
+    }
+}
+
 /// Sent messages waiting to reach the acknowledger.
 const PENDING_CHANNEL_CAPACITY: usize = 1024;
 
 /// What the encoder hands to the sink.
-enum Outgoing {
+pub(crate) enum Outgoing {
     Message(OutMessage),
     Commit(CommitMark),
 }
@@ -129,14 +144,31 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
     tracing::info!(server = %config.source.address(), version = %settings.version, "source server is streamable");
 
     let store = CheckpointStore::new(&config.checkpoint.path);
+    // With Kafka transactions the committed checkpoint lives in Kafka: fence the previous incarnation
+    // (which aborts its open transaction) and take that checkpoint before deciding where to start.
+    let mut sink = None;
+    if config.kafka.delivery == Delivery::Transactional {
+        let transactional = KafkaSink::new(&config.kafka)?;
+        if !transactional.wait_until_reachable(&mut shutdown).await {
+            return Ok(());
+        }
+        transactional::prepare(&transactional, &config.kafka, &store).await?;
+        sink = Some(transactional);
+    }
     let checkpoint = starting_checkpoint(&mut conn, &config, &store).await?;
     let _ = conn.disconnect().await;
     let catalog = SchemaCatalog::new(metadata_pool(&config.source)).await?;
 
-    let sink = KafkaSink::new(&config.kafka)?;
-    if !sink.wait_until_reachable(&mut shutdown).await {
-        return Ok(());
-    }
+    let sink = match sink {
+        Some(sink) => sink,
+        None => {
+            let sink = KafkaSink::new(&config.kafka)?;
+            if !sink.wait_until_reachable(&mut shutdown).await {
+                return Ok(());
+            }
+            sink
+        }
+    };
 
     let capacity = config.pipeline.channel_capacity;
     let (changes_tx, changes_rx) = mpsc::channel::<Vec<Change>>(capacity);
@@ -221,14 +253,20 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         routed_rx,
         outgoing_tx,
     ));
-    tasks.spawn(run_sink(sink, outgoing_rx, pending_tx));
-    tasks.spawn(run_acknowledger(
-        store,
-        checkpoint,
-        checkpoint_interval,
-        config.pipeline.max_in_flight,
-        pending_rx,
-    ));
+    if config.kafka.delivery == Delivery::Transactional {
+        drop((pending_tx, pending_rx));
+        let committer = transactional::Committer::new(sink, &config.kafka, store, checkpoint, checkpoint_interval);
+        tasks.spawn(async move { committer.run(outgoing_rx).await.map_err(RunError::from) });
+    } else {
+        tasks.spawn(run_sink(sink, outgoing_rx, pending_tx));
+        tasks.spawn(run_acknowledger(
+            store,
+            checkpoint,
+            checkpoint_interval,
+            config.pipeline.max_in_flight,
+            pending_rx,
+        ));
+    }
 
     metrics.set_ready(true);
     let mut first_error = None;
@@ -425,16 +463,7 @@ impl Acknowledger {
         match settled {
             Pending::Delivery { .. } => {}
             Pending::Producer(sink) => self.producer = Some(sink),
-            Pending::Commit(mark) => {
-                self.acknowledged.position = mark.position;
-                if mark.gtid.is_some() {
-                    self.acknowledged.gtid = mark.gtid;
-                }
-                self.acknowledged.next_record_id = mark.next_record_id;
-                for update in &mark.progress {
-                    apply_progress(&mut self.acknowledged.snapshot, update);
-                }
-            }
+            Pending::Commit(mark) => mark.apply_to(&mut self.acknowledged),
         }
     }
 

@@ -37,6 +37,27 @@ pub fn config_toml(
     default_topic: &str,
     plugins: &[PluginEntry],
 ) -> String {
+    config_toml_for_brokers(
+        db,
+        &broker.bootstrap_servers(),
+        checkpoint,
+        start,
+        tables,
+        default_topic,
+        plugins,
+    )
+}
+
+/// [`config_toml`] for another Kafka cluster (librdkafka's mock cluster, say), by its bootstrap servers.
+pub fn config_toml_for_brokers(
+    db: &MariaDb,
+    bootstrap: &str,
+    checkpoint: &Path,
+    start: &str,
+    tables: &[&str],
+    default_topic: &str,
+    plugins: &[PluginEntry],
+) -> String {
     let (user, password) = db.replication_user();
     let tables: Vec<String> = tables.iter().map(|t| format!("\"{t}\"")).collect();
     let mut text = format!(
@@ -63,7 +84,6 @@ address = "127.0.0.1:0"
         host = db.host(),
         port = db.port(),
         tables = tables.join(", "),
-        bootstrap = broker.bootstrap_servers(),
         checkpoint = checkpoint.display(),
     );
     for plugin in plugins {

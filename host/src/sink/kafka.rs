@@ -61,6 +61,9 @@ impl KafkaSink {
         for (key, value) in DEFAULT_PRODUCER_SETTINGS {
             client.set(*key, *value);
         }
+        if let Some(id) = &config.transactional_id {
+            client.set("transactional.id", id);
+        }
         for (key, value) in &config.options {
             client.set(key, value);
         }
@@ -278,6 +281,11 @@ impl KafkaSink {
                 }
             }
         }
+    }
+
+    /// The producer, for transaction control.
+    pub fn producer(&self) -> &FutureProducer {
+        &self.producer
     }
 
     /// Waits for every queued message to be delivered or fail.

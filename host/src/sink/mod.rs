@@ -3,6 +3,7 @@
 pub mod exactly_once;
 pub mod kafka;
 pub mod partitioner;
+pub mod transactional;
 
 /// Why the sink stopped.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,13 @@ pub enum SinkError {
         "cannot read what topic `{topic}` already holds, which exactly-once delivery needs before sending to it: {detail}"
     )]
     ReadTail { topic: String, detail: String },
+    #[error("Kafka transaction failed while {doing}: {error}; the checkpoint stays at the last committed transaction")]
+    Transaction {
+        doing: &'static str,
+        error: rdkafka::error::KafkaError,
+    },
+    #[error("the checkpoint committed to topic `{topic}` cannot be read: {detail}")]
+    ReadCheckpoint { topic: String, detail: String },
     #[error("Kafka refused a message for topic `{topic}`: {error}")]
     Send {
         topic: String,
