@@ -256,7 +256,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
     if config.kafka.delivery == Delivery::Transactional {
         drop((pending_tx, pending_rx));
         let committer = transactional::Committer::new(sink, &config.kafka, store, checkpoint, checkpoint_interval);
-        tasks.spawn(async move { committer.run(outgoing_rx).await.map_err(RunError::from) });
+        tasks.spawn(committer.run(outgoing_rx));
     } else {
         tasks.spawn(run_sink(sink, outgoing_rx, pending_tx));
         tasks.spawn(run_acknowledger(
