@@ -29,6 +29,7 @@ use crate::change::Change;
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
 use crate::config::{Config, SnapshotMode};
 use crate::encode::dts_avro::DtsAvroEncoder;
+use crate::encode::heartbeat::HeartbeatSchedule;
 use crate::encode::{EncodeError, FailureHeaders, OutMessage, key};
 use crate::metrics::Metrics;
 use crate::metrics::endpoint::{Endpoint, EndpointError};
@@ -69,6 +70,18 @@ pub enum RunError {
     Record {
         path: std::path::PathBuf,
         source: std::io::Error,
+    },
+    #[error(
+        "shutdown did not finish within pipeline.shutdown_timeout_ms = {timeout_ms}: {unacknowledged} messages \
+         were not acknowledged by Kafka{upstream}; the checkpoint stays at {position}, the last transaction \
+         whose every message was acknowledged, so a restart sends the rest again"
+    )]
+    ShutdownTimeout {
+        timeout_ms: u128,
+        unacknowledged: usize,
+        /// Empty, or what else was still on its way to Kafka.
+        upstream: &'static str,
+        position: BinlogPosition,
     },
 }
 
@@ -211,28 +224,47 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         None => None,
     };
     tasks.spawn(run_chain(chain, recorder, changes_rx, routed_tx));
+    let heartbeats = config
+        .pipeline
+        .heartbeat_interval
+        .map(|interval| HeartbeatSchedule::new(interval, checkpoint.position.clone()));
     tasks.spawn(run_encoder(
         encoder,
         Arc::from(config.kafka.topic.as_str()),
         checkpoint.next_record_id,
+        heartbeats,
         routed_rx,
         outgoing_tx,
     ));
     tasks.spawn(run_sink(sink, outgoing_rx, pending_tx));
+    let drain = DrainDeadline {
+        shutdown: shutdown.clone(),
+        timeout: config.pipeline.shutdown_timeout,
+    };
     tasks.spawn(run_acknowledger(
         store,
         checkpoint,
         checkpoint_interval,
         config.pipeline.max_in_flight,
+        drain,
         pending_rx,
     ));
 
     metrics.set_ready(true);
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
-        let result = joined.unwrap_or_else(|panic| panic!("a pipeline stage panicked: {panic}"));
+        let result = match joined {
+            Ok(result) => result,
+            Err(aborted) if aborted.is_cancelled() => continue,
+            Err(panic) => panic!("a pipeline stage panicked: {panic}"),
+        };
         if let Err(error) = result {
             stop_trigger.trigger();
+            if matches!(error, RunError::ShutdownTimeout { .. }) {
+                // The time is up: stages still waiting on Kafka (or on a plugin) are stopped where they
+                // are. The acknowledger wrote the checkpoint of what was acknowledged.
+                tasks.abort_all();
+            }
             if first_error.is_none() {
                 tracing::error!("pipeline stage failed: {error}");
                 first_error = Some(error);
@@ -276,11 +308,28 @@ async fn run_encoder(
     mut encoder: DtsAvroEncoder,
     default_topic: Arc<str>,
     mut next_record_id: i64,
+    mut heartbeats: Option<HeartbeatSchedule>,
     mut input: mpsc::Receiver<Vec<Routed>>,
     output: mpsc::Sender<Vec<Outgoing>>,
 ) -> Result<(), RunError> {
-    while let Some(batch) = input.recv().await {
-        let mut outgoing = Vec::with_capacity(batch.len());
+    let mut ticker = heartbeats.as_ref().map(|schedule| {
+        let start = tokio::time::Instant::now() + schedule.interval();
+        let mut ticker = tokio::time::interval_at(start, schedule.interval());
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker
+    });
+    loop {
+        let batch = tokio::select! {
+            batch = input.recv() => match batch {
+                Some(batch) => batch,
+                None => break,
+            },
+            _ = next_tick(&mut ticker) => {
+                heartbeats.as_mut().map(HeartbeatSchedule::tick);
+                Vec::new()
+            }
+        };
+        let mut outgoing = Vec::with_capacity(batch.len() + 2);
         for routed in batch {
             match routed {
                 Routed::Row(row) => {
@@ -291,6 +340,7 @@ async fn run_encoder(
                     let mut message = OutMessage::new(topic, key, payload);
                     message.partition = row.routing.partition;
                     outgoing.push(Outgoing::Message(message));
+                    heartbeats.as_mut().map(HeartbeatSchedule::row);
                 }
                 Routed::DeadLetter(dead) => {
                     let row = RoutedChange {
@@ -305,21 +355,74 @@ async fn run_encoder(
                         error: dead.error,
                     }));
                     outgoing.push(Outgoing::Message(message));
+                    heartbeats.as_mut().map(HeartbeatSchedule::row);
                 }
                 Routed::Commit(commit) => {
+                    if let Some(schedule) = heartbeats.as_mut() {
+                        schedule.commit(&commit.resume_from);
+                    }
                     outgoing.push(Outgoing::Commit(CommitMark {
                         position: commit.resume_from,
                         next_record_id,
                         progress: commit.progress,
                     }));
+                    push_due_heartbeat(
+                        &mut heartbeats,
+                        &encoder,
+                        &default_topic,
+                        &mut next_record_id,
+                        &mut outgoing,
+                    );
                 }
             }
+        }
+        push_due_heartbeat(
+            &mut heartbeats,
+            &encoder,
+            &default_topic,
+            &mut next_record_id,
+            &mut outgoing,
+        );
+        if outgoing.is_empty() {
+            continue;
         }
         if output.send(outgoing).await.is_err() {
             break;
         }
     }
     Ok(())
+}
+
+/// The next tick of the heartbeat timer; never, without heartbeats.
+async fn next_tick(ticker: &mut Option<tokio::time::Interval>) {
+    match ticker {
+        Some(ticker) => {
+            ticker.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Appends a heartbeat record, and a commit mark carrying the id after it, when one is due and the
+/// encoder is at a transaction boundary (see [`HeartbeatSchedule`]).
+fn push_due_heartbeat(
+    heartbeats: &mut Option<HeartbeatSchedule>,
+    encoder: &DtsAvroEncoder,
+    topic: &Arc<str>,
+    next_record_id: &mut i64,
+    outgoing: &mut Vec<Outgoing>,
+) {
+    let Some(position) = heartbeats.as_mut().and_then(HeartbeatSchedule::take_due) else {
+        return;
+    };
+    let payload = encoder.encode_heartbeat(*next_record_id, &position, std::time::SystemTime::now());
+    *next_record_id += 1;
+    outgoing.push(Outgoing::Message(OutMessage::new(topic.clone(), None, payload)));
+    outgoing.push(Outgoing::Commit(CommitMark {
+        position,
+        next_record_id: *next_record_id,
+        progress: Vec::new(),
+    }));
 }
 
 async fn run_sink(
@@ -436,11 +539,33 @@ impl Acknowledger {
     }
 }
 
+/// When a requested shutdown must have drained: `timeout` after `shutdown` fires.
+struct DrainDeadline {
+    shutdown: Shutdown,
+    timeout: Duration,
+}
+
+impl DrainDeadline {
+    /// Completes `timeout` after shutdown was asked for; never, if it is not.
+    async fn passed(mut self) {
+        self.shutdown.wait().await;
+        tokio::time::sleep(self.timeout).await;
+    }
+}
+
+/// One step of the acknowledger's loop.
+enum Step {
+    Continue,
+    Finished,
+    TimedOut,
+}
+
 async fn run_acknowledger(
     store: CheckpointStore,
     initial: Checkpoint,
     interval: Duration,
     max_in_flight: usize,
+    drain: DrainDeadline,
     mut pending: mpsc::Receiver<Pending>,
 ) -> Result<(), RunError> {
     let mut state = Acknowledger {
@@ -451,41 +576,79 @@ async fn run_acknowledger(
         max_in_flight,
         producer: None,
     };
+    let timeout = drain.timeout;
+    let deadline = drain.passed();
+    tokio::pin!(deadline);
     // The checkpoint is rewritten at most once per interval while commits flow, and within about one
     // interval of the last acknowledgement when the source goes quiet.
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let result: Result<(), RunError> = async {
+    let mut sink_finished = false;
+    let result: Result<Step, RunError> = async {
         loop {
-            if state.outstanding.len() >= state.max_in_flight {
-                state.settle_oldest().await?;
-                continue;
-            }
-            tokio::select! {
-                next = pending.recv() => match next {
-                    Some(next) => {
-                        state.outstanding.push_back(next);
-                        state.settle_answered()?;
-                    }
-                    None => break,
-                },
-                _ = ticker.tick() => {
-                    state.settle_answered()?;
-                    state.store_if_changed()?;
+            let step = if state.outstanding.len() >= state.max_in_flight {
+                tokio::select! {
+                    settled = state.settle_oldest() => settled.map(|()| Step::Continue)?,
+                    _ = &mut deadline => Step::TimedOut,
                 }
+            } else {
+                tokio::select! {
+                    next = pending.recv() => match next {
+                        Some(next) => {
+                            state.outstanding.push_back(next);
+                            state.settle_answered()?;
+                            Step::Continue
+                        }
+                        None => Step::Finished,
+                    },
+                    _ = ticker.tick() => {
+                        state.settle_answered()?;
+                        state.store_if_changed()?;
+                        Step::Continue
+                    }
+                    _ = &mut deadline => Step::TimedOut,
+                }
+            };
+            match step {
+                Step::Continue => continue,
+                Step::Finished => break,
+                Step::TimedOut => return Ok(Step::TimedOut),
             }
         }
+        sink_finished = true;
         // Nothing more will be sent: wait for every answer.
         while !state.outstanding.is_empty() {
-            state.settle_oldest().await?;
+            tokio::select! {
+                settled = state.settle_oldest() => settled?,
+                _ = &mut deadline => return Ok(Step::TimedOut),
+            }
         }
-        Ok(())
+        Ok(Step::Finished)
     }
     .await;
+    // Whatever stopped the loop, the checkpoint records what Kafka acknowledged: never more.
     if state.acknowledged != state.stored {
         state.store_if_changed()?;
         tracing::info!(position = %state.acknowledged.position, "checkpoint written");
     }
+    let result = match result {
+        Ok(Step::TimedOut) => Err(RunError::ShutdownTimeout {
+            timeout_ms: timeout.as_millis(),
+            unacknowledged: state
+                .outstanding
+                .iter()
+                .filter(|pending| matches!(pending, Pending::Delivery { .. }))
+                .count(),
+            upstream: if sink_finished {
+                ""
+            } else {
+                ", and the sink had not handed everything to the producer"
+            },
+            position: state.acknowledged.position.clone(),
+        }),
+        Ok(_) => Ok(()),
+        Err(error) => Err(error),
+    };
     drop(state.producer.take());
     result
 }

@@ -4,21 +4,27 @@
 //! reordering or doubling within a partition. Each send returns a delivery future; the pipeline
 //! awaits them in send order and advances the checkpoint only past commits whose every earlier
 //! message was acknowledged.
+//!
+//! A message larger than the producer accepts (`message.max.bytes`) follows `kafka.oversized_message`
+//! (see [`crate::sink::oversized`]). Broker outages are logged once per state change
+//! ([`crate::sink::context`]).
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
 use crate::config::KafkaConfig;
 use crate::encode::OutMessage;
 use crate::shutdown::Shutdown;
 use crate::sink::SinkError;
+use crate::sink::context::{STATISTICS_INTERVAL_MS, SharedOutage, SinkContext};
+use crate::sink::oversized::{self, Oversized};
 
 /// sluice's producer settings; `kafka.options` in the config overrides any of them.
 const DEFAULT_PRODUCER_SETTINGS: &[(&str, &str)] = &[
@@ -29,12 +35,15 @@ const DEFAULT_PRODUCER_SETTINGS: &[(&str, &str)] = &[
     ("queue.buffering.max.messages", "200000"),
     // Never give up on a message: the pipeline halts rather than skip one.
     ("message.timeout.ms", "0"),
+    // Statistics tell the sink when a lost broker is back (see `sink::context`).
+    ("statistics.interval.ms", STATISTICS_INTERVAL_MS),
 ];
 
 pub struct KafkaSink {
-    producer: FutureProducer,
-    admin: AdminClient<DefaultClientContext>,
-    bootstrap_servers: String,
+    producer: FutureProducer<SinkContext>,
+    admin: AdminClient<SinkContext>,
+    outage: SharedOutage,
+    oversized: Oversized,
     create_topics: bool,
     topic_partitions: i32,
     topic_replication: i32,
@@ -52,12 +61,19 @@ impl KafkaSink {
         for (key, value) in &config.options {
             client.set(key, value);
         }
-        let producer: FutureProducer = client.create().map_err(SinkError::Create)?;
-        let admin: AdminClient<DefaultClientContext> = client.create().map_err(SinkError::Create)?;
+        let outage = SharedOutage::new(&config.bootstrap_servers);
+        let producer: FutureProducer<SinkContext> = client
+            .create_with_context(SinkContext::new(outage.clone()))
+            .map_err(SinkError::Create)?;
+        let admin: AdminClient<SinkContext> = client
+            .create_with_context(SinkContext::new(outage.clone()))
+            .map_err(SinkError::Create)?;
+        let oversized = Oversized::new(config.oversized.clone(), oversized::producer_limit(&config.options));
         Ok(Self {
             producer,
             admin,
-            bootstrap_servers: config.bootstrap_servers.clone(),
+            outage,
+            oversized,
             create_topics: config.create_topics,
             topic_partitions: config.topic_partitions,
             topic_replication: config.topic_replication,
@@ -144,7 +160,6 @@ impl KafkaSink {
     /// Waits until a broker answers a metadata request, with capped backoff. False on shutdown.
     pub async fn wait_until_reachable(&self, shutdown: &mut Shutdown) -> bool {
         let mut backoff = Duration::from_millis(200);
-        let mut attempt = 1u32;
         loop {
             let producer = self.producer.clone();
             let answer = tokio::task::spawn_blocking(move || {
@@ -156,18 +171,12 @@ impl KafkaSink {
             .await;
             match answer {
                 Ok(Ok(())) => {
-                    if attempt > 1 {
-                        tracing::info!(brokers = %self.bootstrap_servers, "reached Kafka after {attempt} attempts");
-                    }
+                    self.outage.lock().restored();
                     return true;
                 }
-                Ok(Err(error)) => tracing::warn!(
-                    brokers = %self.bootstrap_servers,
-                    attempt,
-                    retry_in_ms = backoff.as_millis() as u64,
-                    "waiting for Kafka at {}: {error}",
-                    self.bootstrap_servers
-                ),
+                Ok(Err(error)) => {
+                    self.outage.lock().failed(&error, Some(backoff));
+                }
                 Err(error) => tracing::warn!("Kafka metadata request failed: {error}"),
             }
             tokio::select! {
@@ -175,12 +184,40 @@ impl KafkaSink {
                 _ = shutdown.wait() => return false,
             }
             backoff = (backoff * 2).min(Duration::from_secs(30));
-            attempt += 1;
         }
     }
 
-    /// Hands one message to the producer; waits while its queue is full.
+    /// Hands one message to the producer; waits while its queue is full. A message the producer refuses
+    /// as too large follows `kafka.oversized_message`.
     pub async fn send(&mut self, message: &OutMessage) -> Result<DeliveryFuture, SinkError> {
+        let headers = message.failure.as_ref().map(|failure| {
+            OwnedHeaders::new()
+                .insert(Header {
+                    key: "sluice-plugin",
+                    value: Some(&failure.plugin),
+                })
+                .insert(Header {
+                    key: "sluice-error",
+                    value: Some(&failure.error),
+                })
+        });
+        match self.send_with(message, headers).await {
+            Err(SinkError::Send {
+                error: KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge),
+                ..
+            }) => {
+                let (dead_letter, headers) = self.oversized.handle(message)?;
+                self.send_with(&dead_letter, Some(headers)).await
+            }
+            sent => sent,
+        }
+    }
+
+    async fn send_with(
+        &mut self,
+        message: &OutMessage,
+        headers: Option<OwnedHeaders>,
+    ) -> Result<DeliveryFuture, SinkError> {
         self.ensure_topic(&message.topic).await?;
         loop {
             let mut record = FutureRecord::to(&message.topic).payload(&message.payload);
@@ -190,18 +227,8 @@ impl KafkaSink {
             if let Some(partition) = message.partition {
                 record = record.partition(partition);
             }
-            if let Some(failure) = &message.failure {
-                record = record.headers(
-                    rdkafka::message::OwnedHeaders::new()
-                        .insert(rdkafka::message::Header {
-                            key: "sluice-plugin",
-                            value: Some(&failure.plugin),
-                        })
-                        .insert(rdkafka::message::Header {
-                            key: "sluice-error",
-                            value: Some(&failure.error),
-                        }),
-                );
+            if let Some(headers) = &headers {
+                record = record.headers(headers.clone());
             }
             match self.producer.send_result(record) {
                 Ok(delivery) => return Ok(delivery),

@@ -1,6 +1,9 @@
-//! The sink: Kafka through rdkafka.
+//! The sink: Kafka through rdkafka. `kafka` is the producer, `context` its librdkafka callbacks
+//! (broker outages), `oversized` the policy for messages too large to publish.
 
+pub mod context;
 pub mod kafka;
+pub mod oversized;
 
 /// Why the sink stopped.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +19,19 @@ pub enum SinkError {
     MissingTopic { topic: String },
     #[error("cannot create topic `{topic}`: {detail}; create it by hand or check the broker's permissions")]
     CreateTopic { topic: String, detail: String },
+    #[error(
+        "a record of `{object}` at {position} is {size} bytes, more than the Kafka producer accepts \
+         (message.max.bytes = {limit}) for topic `{topic}`; the checkpoint was not advanced. Raise \
+         message.max.bytes in kafka.options (and the broker's and topic's limits), or set \
+         kafka.oversized_message = \"dead_letter\""
+    )]
+    Oversized {
+        object: String,
+        position: String,
+        size: usize,
+        limit: u64,
+        topic: String,
+    },
     #[error("Kafka refused a message for topic `{topic}`: {error}")]
     Send {
         topic: String,

@@ -32,10 +32,12 @@ use crate::change::{
     Change, ColumnValue, Commit, Operation, Origin, RowChange, TableName, TableSchema, TransactionInfo,
 };
 use crate::config::{SourceConfig, StartPosition};
+use crate::outage::Outage;
 use crate::shutdown::Shutdown;
 use crate::source::SourceError;
-use crate::source::connect::{connect_with_retry, is_transient};
+use crate::source::connect::{connect_through_outage, is_transient};
 use crate::source::decode::decode_row;
+use crate::source::heartbeat;
 use crate::source::position::{BinlogPosition, RecordPosition};
 use crate::source::schema::{SchemaCatalog, TableMapCache};
 use crate::source::snapshot::chunk::SnapshotChunk;
@@ -170,19 +172,22 @@ impl BinlogReader {
     /// Streams until `shutdown` fires or the output closes. Connection losses are retried.
     pub async fn run(mut self, mut shutdown: Shutdown) -> Result<(), SourceError> {
         let mut backoff = Duration::from_millis(200);
+        let mut outage = Outage::new("MySQL (binlog stream)", self.config.address());
         loop {
-            let Some(conn) = connect_with_retry(&self.config, "binlog stream", &mut shutdown).await? else {
+            let Some(conn) = connect_through_outage(&self.config, &mut outage, &mut shutdown).await? else {
                 return Ok(());
             };
             let stream = match self.open_stream(conn).await {
                 Ok(stream) => stream,
                 Err(SourceError::Stream(error)) if is_transient(&error) => {
-                    tracing::warn!("binlog stream could not start, retrying: {error}");
+                    outage.failed(&error, Some(backoff));
                     tokio::time::sleep(backoff).await;
                     continue;
                 }
                 Err(error) => return Err(error),
             };
+            outage.restored();
+            backoff = Duration::from_millis(200);
             tracing::info!(position = %self.resume_from, "streaming binlog");
             let mut stream = stream;
             let streamed = self.stream(&mut stream, &mut shutdown).await;
@@ -191,10 +196,8 @@ impl BinlogReader {
             match streamed {
                 Ok(()) => return Ok(()),
                 Err(SourceError::Stream(error)) if is_transient(&error) => {
-                    tracing::warn!(
-                        resume_from = %self.resume_from,
-                        "binlog stream interrupted, reconnecting: {error}"
-                    );
+                    tracing::debug!(resume_from = %self.resume_from, "binlog stream interrupted: {error}");
+                    outage.failed(&error, Some(backoff));
                 }
                 Err(error) => return Err(error),
             }
@@ -447,6 +450,20 @@ impl BinlogReader {
                 return Ok(());
             }
             EventData::FormatDescriptionEvent(_) => return Ok(()),
+            EventData::HeartbeatEvent => {
+                let in_transaction = self.transaction.is_some() || self.payload.is_some();
+                if let Some(boundary) = heartbeat::boundary_at(
+                    event.data(),
+                    end_offset,
+                    &self.position,
+                    &self.resume_from,
+                    in_transaction,
+                ) {
+                    self.advance(boundary.clone());
+                    self.commit(boundary, batch);
+                }
+                return Ok(());
+            }
             EventData::QueryEvent(query) => {
                 let text = query.query();
                 let statement = text.trim();

@@ -1,12 +1,13 @@
 //! The source: a MySQL or MariaDB server's binary log, read as a replica would.
 //!
 //! `connect` reaches the server, `preconditions` checks its settings, `schema` describes captured
-//! tables, `decode` gives values their meaning, `binlog` turns events into [`crate::change::Change`]s,
+//! tables, `decode` gives values their meaning, `heartbeat` reads what an idle stream's heartbeats prove, `binlog` turns events into [`crate::change::Change`]s,
 //! and `position` names places in the log.
 
 pub mod binlog;
 pub mod connect;
 pub mod decode;
+pub mod heartbeat;
 pub mod position;
 pub mod preconditions;
 pub mod schema;
