@@ -278,7 +278,9 @@ impl BinlogReader {
                             self.accept_gate(gate);
                             continue;
                         }
-                        _ = shutdown.wait() => return Ok(()),
+                        // A graceful stop ends at a transaction boundary (the rest of an open transaction
+                        // is already in the binlog): a half-sent transaction would be sent again.
+                        _ = shutdown.wait(), if self.at_boundary() => return Ok(()),
                     }
                 }
             };
@@ -292,10 +294,16 @@ impl BinlogReader {
                 }
             };
             self.handle_event(stream, &event, &mut batch).await?;
-            if shutdown.is_triggered() {
+            if shutdown.is_triggered() && self.at_boundary() {
+                self.send(&mut batch).await;
                 return Ok(());
             }
         }
+    }
+
+    /// Whether the stream stands between transactions.
+    fn at_boundary(&self) -> bool {
+        self.transaction.is_none()
     }
 
     fn accept_gate(&mut self, gate: Option<oneshot::Sender<()>>) {
