@@ -183,9 +183,12 @@ fn churn_transaction(random: &mut Random) -> Vec<String> {
         .collect()
 }
 
-/// Stderr lines (JSON log events) whose text contains `needle`.
-fn count_lines(output: &str, needle: &str) -> usize {
-    output.lines().filter(|line| line.contains(needle)).count()
+/// Stderr lines (JSON log events) that contain every one of `needles`.
+fn count_lines(output: &str, needles: &[&str]) -> usize {
+    output
+        .lines()
+        .filter(|line| needles.iter().all(|needle| line.contains(needle)))
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,8 +225,11 @@ async fn the_stream_survives_three_database_and_three_broker_restarts_and_loses_
     let (code, output) = daemon.wait()?;
     assert_eq!(code, Some(0), "{output}");
     // Each outage is reported once when it starts and once when it ends; attempts stay at debug.
-    let mysql_lost = count_lines(&output, "lost the connection to MySQL (binlog stream)");
-    let mysql_back = count_lines(&output, "connection to MySQL (binlog stream) at");
+    let mysql_lost = count_lines(&output, &["\"WARN\"", "lost the connection to MySQL (binlog stream)"]);
+    let mysql_back = count_lines(
+        &output,
+        &["\"INFO\"", "connection to MySQL (binlog stream)", "is back after"],
+    );
     assert!(
         mysql_lost >= 3,
         "{mysql_lost} MySQL outages reported for 3 restarts:\n{output}"
@@ -232,8 +238,8 @@ async fn the_stream_survives_three_database_and_three_broker_restarts_and_loses_
         mysql_lost, mysql_back,
         "every MySQL outage ends with one report:\n{output}"
     );
-    let kafka_lost = count_lines(&output, "lost the connection to Kafka");
-    let kafka_back = count_lines(&output, "connection to Kafka at");
+    let kafka_lost = count_lines(&output, &["\"WARN\"", "lost the connection to Kafka"]);
+    let kafka_back = count_lines(&output, &["\"INFO\"", "connection to Kafka at", "is back after"]);
     assert!(
         kafka_lost >= 1,
         "no Kafka outage reported for 3 broker restarts:\n{output}"
@@ -243,7 +249,7 @@ async fn the_stream_survives_three_database_and_three_broker_restarts_and_loses_
         "every Kafka outage ends with one report:\n{output}"
     );
     assert_eq!(
-        count_lines(&output, "still unreachable"),
+        count_lines(&output, &["still unreachable"]),
         0,
         "attempts are logged at debug only"
     );
@@ -393,7 +399,7 @@ async fn a_million_row_transaction_streams_in_bounded_memory() -> anyhow::Result
     );
     let idle_mib = daemon.peak_rss_kib()? / 1024;
 
-    db.execute("INSERT INTO shop.bulk SELECT seq, seq % 1000, CONCAT('row ', seq) FROM seq_1_to_1000000")
+    db.execute("INSERT INTO shop.bulk SELECT seq, seq % 1000, CONCAT('row ', seq) FROM shop.seq_1_to_1000000")
         .await?;
     let started = Instant::now();
     let peak_mib = watch_peak_rss(&mut daemon, Duration::from_secs(600), async || {
@@ -415,10 +421,11 @@ async fn a_million_row_transaction_streams_in_bounded_memory() -> anyhow::Result
     Ok(())
 }
 
-/// The big row, and the peak RSS it may cost above the idle daemon: the binlog event, the decoded
-/// value, the encoded record and librdkafka's copy are four copies; a fifth is slack for buffers.
+/// The big row, and the peak RSS it may cost above the idle daemon: four copies. The binlog event,
+/// the decoded value, the encoded record and librdkafka's copy could all be alive at once; a design
+/// that also kept a copy per stage or per retry would break the bound.
 const BIG_ROW_BYTES: usize = 64 << 20;
-const BIG_ROW_PEAK_ABOVE_IDLE_MIB: u64 = 5 * 64;
+const BIG_ROW_PEAK_ABOVE_IDLE_MIB: u64 = 4 * 64;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_64_mib_row_streams_in_bounded_memory() -> anyhow::Result<()> {
