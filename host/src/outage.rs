@@ -2,9 +2,9 @@
 //!
 //! A server that is down for a minute is retried a dozen times; a log line per attempt buries the two
 //! facts an operator needs: when the connection was lost, and when (and after how long) it came back.
-//! An [`Outage`] tracks one connection's state and logs exactly those: a `warn` when it is lost, an
-//! `info` when it is back (with the number of failed attempts and the outage's length), and each
-//! failed attempt in between at `debug`.
+//! An [`Outage`] tracks one connection's state and logs exactly those: a `warn` when it is lost (or,
+//! for a connection never made yet, "waiting for"), an `info` when it is back (with the number of
+//! failed attempts and the outage's length), and each failed attempt in between at `debug`.
 //!
 //! The state machine ([`Outage::failure_at`], [`Outage::success_at`]) is pure, so its transitions are
 //! tested without a clock or a log; [`Outage::failed`] and [`Outage::restored`] add the logging.
@@ -33,6 +33,8 @@ pub struct Outage {
     /// Where, for the log: `host:port`, or the bootstrap servers.
     address: String,
     down: Option<Down>,
+    /// Whether it ever worked: the first outage of a connection never made is a wait, not a loss.
+    ever_up: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +50,7 @@ impl Outage {
             peer: peer.into(),
             address: address.into(),
             down: None,
+            ever_up: false,
         }
     }
 
@@ -77,6 +80,7 @@ impl Outage {
 
     /// Records a working connection at `now`.
     pub fn success_at(&mut self, now: Instant) -> Transition {
+        self.ever_up = true;
         match self.down.take() {
             None => Transition::Unchanged,
             Some(down) => Transition::Restored {
@@ -91,11 +95,19 @@ impl Outage {
         let transition = self.failure_at(Instant::now());
         let retry_in_ms = retry_in.map(|wait| wait.as_millis() as u64);
         match transition {
-            Transition::Lost => tracing::warn!(
+            Transition::Lost if self.ever_up => tracing::warn!(
                 peer = %self.peer,
                 address = %self.address,
                 retry_in_ms,
                 "lost the connection to {} at {}: {error}; retrying with backoff, next report when it is back",
+                self.peer,
+                self.address
+            ),
+            Transition::Lost => tracing::warn!(
+                peer = %self.peer,
+                address = %self.address,
+                retry_in_ms,
+                "waiting for {} at {}: {error}; retrying with backoff, next report when it answers",
                 self.peer,
                 self.address
             ),
@@ -115,18 +127,24 @@ impl Outage {
 
     /// Records a working connection and logs the end of an outage at `info`.
     pub fn restored(&mut self) -> Transition {
+        let first_time = !self.ever_up;
         let transition = self.success_at(Instant::now());
         if let Transition::Restored {
             failed_attempts,
             outage,
         } = transition
         {
+            let (what, verb) = if first_time {
+                ("reached", "after")
+            } else {
+                ("connection to", "is back after")
+            };
             tracing::info!(
                 peer = %self.peer,
                 address = %self.address,
                 failed_attempts,
                 outage_ms = outage.as_millis() as u64,
-                "connection to {} at {} is back after {:.1} s and {failed_attempts} failed attempts",
+                "{what} {} at {} {verb} {:.1} s and {failed_attempts} failed attempts",
                 self.peer,
                 self.address,
                 outage.as_secs_f64()
