@@ -13,9 +13,9 @@
 //! Shutdown flows with the data: the reader stops, each stage drains what it holds and closes its
 //! output, and the acknowledger writes a final checkpoint. A requested shutdown has
 //! `pipeline.shutdown_timeout_ms` to drain; past it the acknowledger checkpoints what Kafka
-//! acknowledged and fails with [`RunError::ShutdownTimeout`], and the stages still waiting are aborted. A stage that fails closes its input,
-//! which stops everything upstream, while downstream drains; nothing after the failure is
-//! checkpointed.
+//! acknowledged and fails with [`RunError::ShutdownTimeout`], and the stages still waiting are
+//! aborted. A stage that fails closes its input, which stops everything upstream, while downstream
+//! drains; nothing after the failure is checkpointed.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -447,6 +447,16 @@ impl DaemonProcess {
     }
 }
 
+/// A test that fails before it stops its daemon must not leave the process running.
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// The daemon binary, linked once per test process out of the shared target directory to a path of
 /// this checkout's own, so that a build from another checkout (which shares `CARGO_TARGET_DIR` and
 /// relinks `target/debug/sluice`) cannot swap it under a running test. A hard link costs no space;
