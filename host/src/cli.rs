@@ -22,7 +22,13 @@ pub mod exit_code {
     pub const PLUGIN: u8 = 4;
     /// Kafka refused or lost a message, or the checkpoint could not be written.
     pub const SINK: u8 = 5;
+    /// A requested shutdown did not drain within `pipeline.shutdown_timeout_ms`; the checkpoint names
+    /// the last fully acknowledged transaction.
+    pub const SHUTDOWN_TIMEOUT: u8 = 6;
 }
+
+/// How long the runtime waits for leftover blocking work (a metadata request) once `run` returned.
+const RUNTIME_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -167,6 +173,7 @@ fn run_command(path: &std::path::Path, record: Option<PathBuf>) -> ExitCode {
         });
         crate::pipeline::run(config, shutdown).await
     });
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(run_error_code(&error), &error),
@@ -191,6 +198,7 @@ fn run_error_code(error: &RunError) -> u8 {
         RunError::Encode(_) => exit_code::FAILURE,
         RunError::Sink(_) | RunError::Checkpoint(_) => exit_code::SINK,
         RunError::Metrics(_) | RunError::Record { .. } => exit_code::CONFIG,
+        RunError::ShutdownTimeout { .. } => exit_code::SHUTDOWN_TIMEOUT,
     }
 }
 

@@ -173,6 +173,31 @@ pub struct RawKafka {
     /// Raw librdkafka producer properties, passed through unchanged (they win over sluice's own).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// What to do with a message larger than the producer accepts (`message.max.bytes`): `fail`
+    /// (default: stop without advancing the checkpoint) or `dead_letter`.
+    #[serde(default)]
+    pub oversized_message: OversizedPolicyName,
+    /// The topic of `oversized_message = "dead_letter"`: it receives the record without its column
+    /// values, under the original key.
+    pub oversized_dead_letter_topic: Option<String>,
+}
+
+/// `kafka.oversized_message` as written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OversizedPolicyName {
+    #[default]
+    Fail,
+    DeadLetter,
+}
+
+/// What happens to a message larger than the producer accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OversizedPolicy {
+    /// Stop the pipeline with an error naming the table, position, size and limit.
+    Fail,
+    /// Publish the record without its column values to `topic`, with a header saying why, and go on.
+    DeadLetter { topic: String },
 }
 
 /// What a crash may do to the topics.
@@ -218,6 +243,12 @@ pub struct RawPipeline {
     pub max_in_flight: usize,
     /// Where compiled plugins are cached; default: `plugin-cache` beside the checkpoint file.
     pub plugin_cache_dir: Option<PathBuf>,
+    /// Publish a DTS `HEARTBEAT` record to `kafka.topic` this often, in milliseconds; off when absent.
+    pub heartbeat_interval_ms: Option<u64>,
+    /// After SIGTERM/SIGINT, how long draining may take before the daemon gives up on what Kafka has
+    /// not acknowledged and exits with code 6, in milliseconds.
+    #[serde(default = "default_shutdown_timeout_ms")]
+    pub shutdown_timeout_ms: u64,
 }
 
 impl Default for RawPipeline {
@@ -227,6 +258,8 @@ impl Default for RawPipeline {
             channel_capacity: default_channel_capacity(),
             max_in_flight: default_max_in_flight(),
             plugin_cache_dir: None,
+            heartbeat_interval_ms: None,
+            shutdown_timeout_ms: default_shutdown_timeout_ms(),
         }
     }
 }
@@ -304,6 +337,9 @@ fn default_channel_capacity() -> usize {
 }
 fn default_max_in_flight() -> usize {
     100_000
+}
+fn default_shutdown_timeout_ms() -> u64 {
+    30_000
 }
 fn default_cpu_budget_ms() -> u64 {
     1_000
@@ -445,6 +481,7 @@ pub struct KafkaConfig {
     pub transactional_id: Option<String>,
     pub checkpoint_topic: String,
     pub options: BTreeMap<String, String>,
+    pub oversized: OversizedPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -459,6 +496,10 @@ pub struct PipelineConfig {
     pub channel_capacity: usize,
     pub max_in_flight: usize,
     pub plugin_cache_dir: PathBuf,
+    /// How often a DTS `HEARTBEAT` record is published; `None` for never.
+    pub heartbeat_interval: Option<std::time::Duration>,
+    /// How long a requested shutdown may take to drain.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -563,6 +604,33 @@ impl Config {
         if pipeline.max_in_flight == 0 {
             return Err(invalid("pipeline.max_in_flight", "must be at least 1"));
         }
+        if pipeline.heartbeat_interval_ms == Some(0) {
+            return Err(invalid(
+                "pipeline.heartbeat_interval_ms",
+                "must be at least 1; leave it out to publish no heartbeats",
+            ));
+        }
+        if pipeline.shutdown_timeout_ms == 0 {
+            return Err(invalid("pipeline.shutdown_timeout_ms", "must be at least 1"));
+        }
+        let oversized = match (raw.kafka.oversized_message, raw.kafka.oversized_dead_letter_topic) {
+            (OversizedPolicyName::DeadLetter, Some(topic)) if !topic.trim().is_empty() => {
+                OversizedPolicy::DeadLetter { topic }
+            }
+            (OversizedPolicyName::DeadLetter, _) => {
+                return Err(invalid(
+                    "kafka.oversized_dead_letter_topic",
+                    "`oversized_message = \"dead_letter\"` needs the topic to publish oversized records to",
+                ));
+            }
+            (OversizedPolicyName::Fail, Some(_)) => {
+                return Err(invalid(
+                    "kafka.oversized_dead_letter_topic",
+                    "is only used with `oversized_message = \"dead_letter\"`",
+                ));
+            }
+            (OversizedPolicyName::Fail, None) => OversizedPolicy::Fail,
+        };
         let snapshot = raw.snapshot;
         if snapshot.chunk_size == 0 {
             return Err(invalid("snapshot.chunk_size", "must be at least 1"));
@@ -663,6 +731,7 @@ impl Config {
                 transactional_id,
                 checkpoint_topic: raw.kafka.checkpoint_topic,
                 options: raw.kafka.options,
+                oversized,
             },
             checkpoint: CheckpointConfig {
                 path: checkpoint_path.clone(),
@@ -672,6 +741,8 @@ impl Config {
                 batch_max_changes: pipeline.batch_max_changes,
                 channel_capacity: pipeline.channel_capacity,
                 max_in_flight: pipeline.max_in_flight,
+                heartbeat_interval: pipeline.heartbeat_interval_ms.map(std::time::Duration::from_millis),
+                shutdown_timeout: std::time::Duration::from_millis(pipeline.shutdown_timeout_ms),
                 plugin_cache_dir: match pipeline.plugin_cache_dir {
                     Some(directory) => base.join(directory),
                     None => checkpoint_path
@@ -814,6 +885,36 @@ mod tests {
                 .to_string()
                 .contains("sometimes")
         );
+    }
+
+    #[test]
+    fn delivery_settings_default_to_failing_and_no_heartbeats() {
+        let config = Config::from_toml_str(MINIMAL, Path::new(".")).unwrap();
+        assert_eq!(config.kafka.oversized, OversizedPolicy::Fail);
+        assert_eq!(config.pipeline.heartbeat_interval, None);
+        assert_eq!(config.pipeline.shutdown_timeout, std::time::Duration::from_secs(30));
+        let text = MINIMAL.replace(
+            "topic = \"changes\"",
+            "topic = \"changes\"\noversized_message = \"dead_letter\"\noversized_dead_letter_topic = \"big\"",
+        ) + "\n[pipeline]\nheartbeat_interval_ms = 500\nshutdown_timeout_ms = 2000\n";
+        let config = Config::from_toml_str(&text, Path::new(".")).unwrap();
+        assert_eq!(
+            config.kafka.oversized,
+            OversizedPolicy::DeadLetter { topic: "big".into() }
+        );
+        assert_eq!(
+            config.pipeline.heartbeat_interval,
+            Some(std::time::Duration::from_millis(500))
+        );
+        assert_eq!(config.pipeline.shutdown_timeout, std::time::Duration::from_secs(2));
+        let no_topic = MINIMAL.replace(
+            "topic = \"changes\"",
+            "topic = \"changes\"\noversized_message = \"dead_letter\"",
+        );
+        let error = Config::from_toml_str(&no_topic, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("kafka.oversized_dead_letter_topic"), "{error}");
     }
 
     #[test]

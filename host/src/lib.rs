@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod encode;
 pub mod metrics;
+pub mod outage;
 pub mod pipeline;
 pub mod plugin;
 pub mod shutdown;

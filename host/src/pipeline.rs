@@ -11,9 +11,11 @@
 //! message sent before that commit was acknowledged by Kafka.
 //!
 //! Shutdown flows with the data: the reader stops, each stage drains what it holds and closes its
-//! output, and the acknowledger writes a final checkpoint. A stage that fails closes its input,
-//! which stops everything upstream, while downstream drains; nothing after the failure is
-//! checkpointed.
+//! output, and the acknowledger writes a final checkpoint. A requested shutdown has
+//! `pipeline.shutdown_timeout_ms` to drain; past it the acknowledger checkpoints what Kafka
+//! acknowledged and fails with [`RunError::ShutdownTimeout`], and the stages still waiting are
+//! aborted. A stage that fails closes its input, which stops everything upstream, while downstream
+//! drains; nothing after the failure is checkpointed.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use crate::change::Change;
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
 use crate::config::{Config, Delivery, SnapshotMode};
 use crate::encode::dts_avro::DtsAvroEncoder;
+use crate::encode::heartbeat::HeartbeatSchedule;
 use crate::encode::{EncodeError, FailureHeaders, OutMessage, key};
 use crate::metrics::Metrics;
 use crate::metrics::endpoint::{Endpoint, EndpointError};
@@ -45,7 +48,7 @@ use crate::source::binlog::BinlogReader;
 use crate::source::binlog::SnapshotHandoff;
 use crate::source::connect::{connect_with_retry, metadata_pool};
 use crate::source::gtid::GtidSet;
-use crate::source::position::BinlogPosition;
+use crate::source::position::{BinlogPosition, StreamPoint};
 use crate::source::preconditions::{ServerSettings, ensure_streamable};
 use crate::source::schema::SchemaCatalog;
 use crate::source::snapshot::coordinator::SnapshotCoordinator;
@@ -71,6 +74,18 @@ pub enum RunError {
     Record {
         path: std::path::PathBuf,
         source: std::io::Error,
+    },
+    #[error(
+        "shutdown did not finish within pipeline.shutdown_timeout_ms = {timeout_ms}: {unacknowledged} messages \
+         were not acknowledged by Kafka{upstream}; the checkpoint stays at {position}, the last transaction \
+         whose every message was acknowledged, so a restart sends the rest again"
+    )]
+    ShutdownTimeout {
+        timeout_ms: u128,
+        unacknowledged: usize,
+        /// Empty, or what else was still on its way to Kafka.
+        upstream: &'static str,
+        position: BinlogPosition,
     },
 }
 
@@ -113,7 +128,7 @@ enum Pending {
     },
     Commit(CommitMark),
     /// The producer, once nothing more will be sent: kept alive until every delivery was awaited.
-    Producer(KafkaSink),
+    Producer(Box<KafkaSink>),
 }
 
 /// Runs the pipeline until `shutdown` fires (returns `Ok`) or a stage fails.
@@ -246,10 +261,15 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         None => None,
     };
     tasks.spawn(run_chain(chain, recorder, changes_rx, routed_tx));
+    let heartbeats = config
+        .pipeline
+        .heartbeat_interval
+        .map(|interval| HeartbeatSchedule::new(interval, checkpoint.position.clone()));
     tasks.spawn(run_encoder(
         encoder,
         Arc::from(config.kafka.topic.as_str()),
         checkpoint.next_record_id,
+        heartbeats,
         routed_rx,
         outgoing_tx,
     ));
@@ -259,11 +279,16 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         tasks.spawn(committer.run(outgoing_rx));
     } else {
         tasks.spawn(run_sink(sink, outgoing_rx, pending_tx));
+        let drain = DrainDeadline {
+            shutdown: shutdown.clone(),
+            timeout: config.pipeline.shutdown_timeout,
+        };
         tasks.spawn(run_acknowledger(
             store,
             checkpoint,
             checkpoint_interval,
             config.pipeline.max_in_flight,
+            drain,
             pending_rx,
         ));
     }
@@ -271,9 +296,18 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
     metrics.set_ready(true);
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
-        let result = joined.unwrap_or_else(|panic| panic!("a pipeline stage panicked: {panic}"));
+        let result = match joined {
+            Ok(result) => result,
+            Err(aborted) if aborted.is_cancelled() => continue,
+            Err(panic) => panic!("a pipeline stage panicked: {panic}"),
+        };
         if let Err(error) = result {
             stop_trigger.trigger();
+            if matches!(error, RunError::ShutdownTimeout { .. }) {
+                // The time is up: stages still waiting on Kafka (or on a plugin) are stopped where they
+                // are. The acknowledger wrote the checkpoint of what was acknowledged.
+                tasks.abort_all();
+            }
             if first_error.is_none() {
                 tracing::error!("pipeline stage failed: {error}");
                 first_error = Some(error);
@@ -317,11 +351,28 @@ async fn run_encoder(
     mut encoder: DtsAvroEncoder,
     default_topic: Arc<str>,
     mut next_record_id: i64,
+    mut heartbeats: Option<HeartbeatSchedule>,
     mut input: mpsc::Receiver<Vec<Routed>>,
     output: mpsc::Sender<Vec<Outgoing>>,
 ) -> Result<(), RunError> {
-    while let Some(batch) = input.recv().await {
-        let mut outgoing = Vec::with_capacity(batch.len());
+    let mut ticker = heartbeats.as_ref().map(|schedule| {
+        let start = tokio::time::Instant::now() + schedule.interval();
+        let mut ticker = tokio::time::interval_at(start, schedule.interval());
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker
+    });
+    loop {
+        let batch = tokio::select! {
+            batch = input.recv() => match batch {
+                Some(batch) => batch,
+                None => break,
+            },
+            _ = next_tick(&mut ticker) => {
+                heartbeats.as_mut().map(HeartbeatSchedule::tick);
+                Vec::new()
+            }
+        };
+        let mut outgoing = Vec::with_capacity(batch.len() + 2);
         for routed in batch {
             match routed {
                 Routed::Row(mut row) => {
@@ -333,6 +384,7 @@ async fn run_encoder(
                     let mut message = OutMessage::new(topic, key, payload, position);
                     message.partition = row.routing.partition;
                     outgoing.push(Outgoing::Message(message));
+                    heartbeats.as_mut().map(HeartbeatSchedule::row);
                 }
                 Routed::DeadLetter(dead) => {
                     let mut row = RoutedChange {
@@ -349,22 +401,81 @@ async fn run_encoder(
                         error: dead.error,
                     }));
                     outgoing.push(Outgoing::Message(message));
+                    heartbeats.as_mut().map(HeartbeatSchedule::row);
                 }
                 Routed::Commit(commit) => {
+                    if let Some(schedule) = heartbeats.as_mut() {
+                        schedule.commit(&commit.resume_from);
+                    }
                     outgoing.push(Outgoing::Commit(CommitMark {
                         position: commit.resume_from,
                         gtid: commit.gtids,
                         next_record_id,
                         progress: commit.progress,
                     }));
+                    push_due_heartbeat(
+                        &mut heartbeats,
+                        &encoder,
+                        &default_topic,
+                        &mut next_record_id,
+                        &mut outgoing,
+                    );
                 }
             }
+        }
+        push_due_heartbeat(
+            &mut heartbeats,
+            &encoder,
+            &default_topic,
+            &mut next_record_id,
+            &mut outgoing,
+        );
+        if outgoing.is_empty() {
+            continue;
         }
         if output.send(outgoing).await.is_err() {
             break;
         }
     }
     Ok(())
+}
+
+/// The next tick of the heartbeat timer; never, without heartbeats.
+async fn next_tick(ticker: &mut Option<tokio::time::Interval>) {
+    match ticker {
+        Some(ticker) => {
+            ticker.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Appends a heartbeat record, and a commit mark carrying the id after it, when one is due and the
+/// encoder is at a transaction boundary (see [`HeartbeatSchedule`]).
+fn push_due_heartbeat(
+    heartbeats: &mut Option<HeartbeatSchedule>,
+    encoder: &DtsAvroEncoder,
+    topic: &Arc<str>,
+    next_record_id: &mut i64,
+    outgoing: &mut Vec<Outgoing>,
+) {
+    let Some(position) = heartbeats.as_mut().and_then(HeartbeatSchedule::take_due) else {
+        return;
+    };
+    let payload = encoder.encode_heartbeat(*next_record_id, &position, std::time::SystemTime::now());
+    *next_record_id += 1;
+    outgoing.push(Outgoing::Message(OutMessage::new(
+        topic.clone(),
+        None,
+        payload,
+        StreamPoint::Before(position.clone()),
+    )));
+    outgoing.push(Outgoing::Commit(CommitMark {
+        position,
+        gtid: None,
+        next_record_id: *next_record_id,
+        progress: Vec::new(),
+    }));
 }
 
 async fn run_sink(
@@ -392,7 +503,7 @@ async fn run_sink(
     }
     // Dropping the producer would purge what is still in flight: hand it to the acknowledger, which
     // drops it only after awaiting every delivery.
-    let _ = pending.send(Pending::Producer(sink)).await;
+    let _ = pending.send(Pending::Producer(Box::new(sink))).await;
     Ok(())
 }
 
@@ -462,7 +573,7 @@ impl Acknowledger {
     fn apply(&mut self, settled: Pending) {
         match settled {
             Pending::Delivery { .. } => {}
-            Pending::Producer(sink) => self.producer = Some(sink),
+            Pending::Producer(sink) => self.producer = Some(*sink),
             Pending::Commit(mark) => mark.apply_to(&mut self.acknowledged),
         }
     }
@@ -476,11 +587,33 @@ impl Acknowledger {
     }
 }
 
+/// When a requested shutdown must have drained: `timeout` after `shutdown` fires.
+struct DrainDeadline {
+    shutdown: Shutdown,
+    timeout: Duration,
+}
+
+impl DrainDeadline {
+    /// Completes `timeout` after shutdown was asked for; never, if it is not.
+    async fn passed(mut self) {
+        self.shutdown.wait().await;
+        tokio::time::sleep(self.timeout).await;
+    }
+}
+
+/// One step of the acknowledger's loop.
+enum Step {
+    Continue,
+    Finished,
+    TimedOut,
+}
+
 async fn run_acknowledger(
     store: CheckpointStore,
     initial: Checkpoint,
     interval: Duration,
     max_in_flight: usize,
+    drain: DrainDeadline,
     mut pending: mpsc::Receiver<Pending>,
 ) -> Result<(), RunError> {
     let mut state = Acknowledger {
@@ -491,41 +624,79 @@ async fn run_acknowledger(
         max_in_flight,
         producer: None,
     };
+    let timeout = drain.timeout;
+    let deadline = drain.passed();
+    tokio::pin!(deadline);
     // The checkpoint is rewritten at most once per interval while commits flow, and within about one
     // interval of the last acknowledgement when the source goes quiet.
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let result: Result<(), RunError> = async {
+    let mut sink_finished = false;
+    let result: Result<Step, RunError> = async {
         loop {
-            if state.outstanding.len() >= state.max_in_flight {
-                state.settle_oldest().await?;
-                continue;
-            }
-            tokio::select! {
-                next = pending.recv() => match next {
-                    Some(next) => {
-                        state.outstanding.push_back(next);
-                        state.settle_answered()?;
-                    }
-                    None => break,
-                },
-                _ = ticker.tick() => {
-                    state.settle_answered()?;
-                    state.store_if_changed()?;
+            let step = if state.outstanding.len() >= state.max_in_flight {
+                tokio::select! {
+                    settled = state.settle_oldest() => settled.map(|()| Step::Continue)?,
+                    _ = &mut deadline => Step::TimedOut,
                 }
+            } else {
+                tokio::select! {
+                    next = pending.recv() => match next {
+                        Some(next) => {
+                            state.outstanding.push_back(next);
+                            state.settle_answered()?;
+                            Step::Continue
+                        }
+                        None => Step::Finished,
+                    },
+                    _ = ticker.tick() => {
+                        state.settle_answered()?;
+                        state.store_if_changed()?;
+                        Step::Continue
+                    }
+                    _ = &mut deadline => Step::TimedOut,
+                }
+            };
+            match step {
+                Step::Continue => continue,
+                Step::Finished => break,
+                Step::TimedOut => return Ok(Step::TimedOut),
             }
         }
+        sink_finished = true;
         // Nothing more will be sent: wait for every answer.
         while !state.outstanding.is_empty() {
-            state.settle_oldest().await?;
+            tokio::select! {
+                settled = state.settle_oldest() => settled?,
+                _ = &mut deadline => return Ok(Step::TimedOut),
+            }
         }
-        Ok(())
+        Ok(Step::Finished)
     }
     .await;
+    // Whatever stopped the loop, the checkpoint records what Kafka acknowledged: never more.
     if state.acknowledged != state.stored {
         state.store_if_changed()?;
         tracing::info!(position = %state.acknowledged.position, "checkpoint written");
     }
+    let result = match result {
+        Ok(Step::TimedOut) => Err(RunError::ShutdownTimeout {
+            timeout_ms: timeout.as_millis(),
+            unacknowledged: state
+                .outstanding
+                .iter()
+                .filter(|pending| matches!(pending, Pending::Delivery { .. }))
+                .count(),
+            upstream: if sink_finished {
+                ""
+            } else {
+                ", and the sink had not handed everything to the producer"
+            },
+            position: state.acknowledged.position.clone(),
+        }),
+        Ok(_) => Ok(()),
+        Err(error) => Err(error),
+    };
     drop(state.producer.take());
     result
 }

@@ -376,9 +376,15 @@ pub struct DaemonProcess {
 impl DaemonProcess {
     /// Builds the binary if needed and starts `sluice run --config <config_path>`.
     pub fn start(config_path: &Path) -> anyhow::Result<Self> {
+        Self::start_with_env(config_path, &[])
+    }
+
+    /// Like [`DaemonProcess::start`], with extra environment variables (`SLUICE_LOG`, ...).
+    pub fn start_with_env(config_path: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         use std::io::BufRead;
-        let binary = crate::cargo::sluice_binary()?;
+        let binary = private_sluice_binary()?;
         let mut child = std::process::Command::new(binary)
+            .envs(env.iter().copied())
             .args(["run", "--config"])
             .arg(config_path)
             .stdin(std::process::Stdio::null())
@@ -421,10 +427,19 @@ impl DaemonProcess {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) -> anyhow::Result<()> {
+        self.signal("TERM")
+    }
+
+    /// Sends SIGINT, as Ctrl-C in a terminal would.
+    pub fn interrupt(&self) -> anyhow::Result<()> {
+        self.signal("INT")
+    }
+
+    fn signal(&self, name: &str) -> anyhow::Result<()> {
         let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()?;
-        anyhow::ensure!(status.success(), "kill -TERM failed");
+        anyhow::ensure!(status.success(), "kill -{name} failed");
         Ok(())
     }
 
@@ -437,6 +452,40 @@ impl DaemonProcess {
             self.seen.push(line);
         }
         Ok(self.seen.join("\n"))
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The peak resident set size so far (`VmHWM` in `/proc/<pid>/status`), in KiB. Only while the
+    /// process runs: an exited process no longer reports it.
+    pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        let path = format!("/proc/{}/status", self.child.id());
+        let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .with_context(|| format!("no VmHWM in {path}"))
+    }
+
+    /// Waits for the exit until `timeout`; `None` (and the process still running) if it did not exit.
+    pub fn wait_timeout(&mut self, timeout: std::time::Duration) -> anyhow::Result<Option<i32>> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status.code().unwrap_or(-1)));
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            while let Ok(line) = self.lines.try_recv() {
+                self.seen.push(line);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// Waits for the exit and returns the exit code and everything written to stderr.
@@ -452,4 +501,40 @@ impl DaemonProcess {
     pub fn output(&self) -> String {
         self.seen.join("\n")
     }
+}
+
+/// A test that fails before it stops its daemon must not leave the process running.
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The daemon binary, linked once per test process out of the shared target directory to a path of
+/// this checkout's own, so that a build from another checkout (which shares `CARGO_TARGET_DIR` and
+/// relinks `target/debug/sluice`) cannot swap it under a running test. A hard link costs no space;
+/// the linker writes a new file rather than into the old one, so the link keeps this build.
+fn private_sluice_binary() -> anyhow::Result<PathBuf> {
+    static LINKED: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+    let mut linked = LINKED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(path) = linked.as_ref() {
+        return Ok(path.clone());
+    }
+    let built = crate::cargo::sluice_binary()?;
+    let checkout = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        crate::cargo::repository_root().hash(&mut hasher);
+        hasher.finish()
+    };
+    let path = built.with_file_name(format!("sluice-checkout-{checkout:016x}"));
+    let _ = std::fs::remove_file(&path);
+    if std::fs::hard_link(&built, &path).is_err() {
+        std::fs::copy(&built, &path).with_context(|| format!("copying {}", built.display()))?;
+    }
+    *linked = Some(path.clone());
+    Ok(path)
 }

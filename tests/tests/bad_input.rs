@@ -14,6 +14,8 @@ use sluice_tests::harness::{Broker, MariaDb, MariaDbOptions};
 const EXIT_CONFIG: i32 = 2;
 const EXIT_SOURCE: i32 = 3;
 const EXIT_PLUGIN: i32 = 4;
+/// Logs at info, with the retry attempts of an outage (logged at debug) shown.
+const OUTAGE_ATTEMPTS_SHOWN: &str = "info,sluice::outage=debug";
 
 /// A valid config for a database and broker at the given ports, with optional extra text.
 fn config_for_ports(mysql_port: u16, kafka_port: u16, extra: &str) -> String {
@@ -145,12 +147,23 @@ fn an_unreachable_database_is_waited_for_and_sigterm_stops_cleanly() {
     let path = dir.path().join("sluice.toml");
     let port = free_port();
     std::fs::write(&path, config_for_ports(port, free_port(), "")).unwrap();
-    let mut daemon = DaemonProcess::start(&path).unwrap();
-    let waiting = format!("waiting for MySQL at 127.0.0.1:{port}");
+    let mut daemon = DaemonProcess::start_with_env(&path, &[("SLUICE_LOG", OUTAGE_ATTEMPTS_SHOWN)]).unwrap();
+    // One warning says what is awaited; the attempts that follow are logged at debug.
+    let waiting = format!("waiting for MySQL (settings check) at 127.0.0.1:{port}");
     assert!(
-        daemon.wait_for_lines(&waiting, 2, Duration::from_secs(30)),
-        "no '{waiting}' lines:\n{}",
+        daemon.wait_for_lines(&waiting, 1, Duration::from_secs(30)),
+        "no '{waiting}' line:\n{}",
         daemon.output()
+    );
+    assert!(
+        daemon.wait_for_lines("still unreachable", 2, Duration::from_secs(30)),
+        "no retries:\n{}",
+        daemon.output()
+    );
+    assert_eq!(
+        daemon.output().matches(&waiting).count(),
+        1,
+        "the wait is reported once"
     );
     assert!(daemon.is_running(), "sluice gave up instead of waiting");
     daemon.terminate().unwrap();
@@ -167,10 +180,13 @@ async fn an_unreachable_broker_is_waited_for_and_sigterm_stops_cleanly() -> anyh
     let kafka_port = free_port();
     let text = config_for_ports(db.port(), kafka_port, "").replace("never-shown-secret", db.replication_user().1);
     std::fs::write(&path, text)?;
-    let mut daemon = DaemonProcess::start(&path)?;
+    let mut daemon = DaemonProcess::start_with_env(&path, &[("SLUICE_LOG", OUTAGE_ATTEMPTS_SHOWN)])?;
     let waiting = format!("waiting for Kafka at 127.0.0.1:{kafka_port}");
-    let seen = tokio::task::block_in_place(|| daemon.wait_for_lines(&waiting, 2, Duration::from_secs(60)));
-    assert!(seen, "no '{waiting}' lines:\n{}", daemon.output());
+    let seen = tokio::task::block_in_place(|| {
+        daemon.wait_for_lines(&waiting, 1, Duration::from_secs(60))
+            && daemon.wait_for_lines("still unreachable", 2, Duration::from_secs(60))
+    });
+    assert!(seen, "no '{waiting}' line and retries:\n{}", daemon.output());
     assert!(daemon.is_running(), "sluice gave up instead of waiting");
     daemon.terminate()?;
     let (code, output) = tokio::task::block_in_place(|| daemon.wait())?;

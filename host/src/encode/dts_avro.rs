@@ -35,6 +35,7 @@ use apache_avro::types::Value;
 use crate::change::{ColumnSchema, ColumnValue, Operation, Origin, TableSchema, TimeValue, type_code};
 use crate::encode::EncodeError;
 use crate::plugin::chain::RoutedChange;
+use crate::source::position::BinlogPosition;
 
 /// The DTS schema, verbatim.
 pub const RECORD_AVSC: &str = include_str!("Record.avsc");
@@ -208,6 +209,38 @@ impl DtsAvroEncoder {
         Ok(out)
     }
 }
+
+impl DtsAvroEncoder {
+    /// A DTS `HEARTBEAT` record: the stream is alive and has read the source up to `position`.
+    ///
+    /// `sourcePosition` and `safeSourcePosition` are `position` (`file:offset`, a transaction boundary),
+    /// `sourceTimestamp`/`bornTimestamp` the time the heartbeat was made (`now`, seconds and
+    /// milliseconds since the epoch), `sourceTxid` empty, `objectName`, `fields` and the images null,
+    /// `tags` empty.
+    pub fn encode_heartbeat(&self, id: i64, position: &BinlogPosition, now: std::time::SystemTime) -> Vec<u8> {
+        let millis = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as i64);
+        let position = position.to_string();
+        let mut out = Vec::with_capacity(64 + position.len() * 2 + self.source_version.len());
+        avro::int(&mut out, RECORD_VERSION);
+        avro::long(&mut out, id);
+        avro::long(&mut out, millis / 1000);
+        avro::string(&mut out, &position);
+        avro::string(&mut out, &position);
+        avro::string(&mut out, "");
+        avro::int(&mut out, 0);
+        avro::string(&mut out, &self.source_version);
+        avro::int(&mut out, OPERATION_HEARTBEAT);
+        // objectName, processTimestamps: null; tags: empty; fields, beforeImages, afterImages: null.
+        out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        avro::long(&mut out, millis);
+        out
+    }
+}
+
+/// The `HEARTBEAT` symbol's index in the schema's `Operation` enum.
+const OPERATION_HEARTBEAT: i32 = 8;
 
 impl TableParts {
     fn new(table: &TableSchema) -> Self {
@@ -519,7 +552,7 @@ fn type_name(column: &ColumnSchema) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use super::*;
@@ -561,7 +594,8 @@ mod tests {
         assert_eq!(stream_point_of_record(b"not a record"), None);
     }
 
-    fn sample() -> RoutedChange {
+    /// An UPDATE of `shop.orders` with four columns of different types.
+    pub(crate) fn sample() -> RoutedChange {
         let table = Arc::new(TableSchema {
             name: TableName::new("shop", "orders"),
             columns: vec![
@@ -977,6 +1011,46 @@ mod tests {
                 assert_eq!(encoder.encode(id, case).unwrap(), direct);
             }
         }
+    }
+
+    #[test]
+    fn a_heartbeat_is_the_bytes_apache_avro_writes_for_a_heartbeat_record() {
+        let encoder = DtsAvroEncoder::new("10.11.6-MariaDB");
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
+        let position = BinlogPosition::new("mysql-bin.000004", 385);
+        let bytes = encoder.encode_heartbeat(12, &position, now);
+        let null = || Value::Union(0, Box::new(Value::Null));
+        let expected = Value::Record(vec![
+            ("version".into(), Value::Int(RECORD_VERSION)),
+            ("id".into(), Value::Long(12)),
+            ("sourceTimestamp".into(), Value::Long(1_700_000_000)),
+            ("sourcePosition".into(), Value::String("mysql-bin.000004:385".into())),
+            (
+                "safeSourcePosition".into(),
+                Value::String("mysql-bin.000004:385".into()),
+            ),
+            ("sourceTxid".into(), Value::String(String::new())),
+            (
+                "source".into(),
+                Value::Record(vec![
+                    ("sourceType".into(), Value::Enum(0, "MySQL".into())),
+                    ("version".into(), Value::String("10.11.6-MariaDB".into())),
+                ]),
+            ),
+            ("operation".into(), Value::Enum(8, "HEARTBEAT".into())),
+            ("objectName".into(), null()),
+            ("processTimestamps".into(), null()),
+            ("tags".into(), Value::Map(HashMap::new())),
+            ("fields".into(), null()),
+            ("beforeImages".into(), null()),
+            ("afterImages".into(), null()),
+            ("bornTimestamp".into(), Value::Long(1_700_000_000_123)),
+        ]);
+        let schema = record_schema();
+        let reference =
+            apache_avro::to_avro_datum_schemata(&schema.record, schema.all.iter().collect(), expected.clone()).unwrap();
+        assert_eq!(bytes, reference);
+        assert_eq!(decode(&bytes).unwrap(), expected);
     }
 
     #[test]

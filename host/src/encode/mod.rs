@@ -1,7 +1,10 @@
-//! Encoding kept changes into Kafka messages: DTS Avro values and primary-key message keys.
+//! Encoding kept changes into Kafka messages: DTS Avro values and primary-key message keys; heartbeat
+//! records on a schedule; records stripped of their values for a dead-letter topic.
 
 pub mod dts_avro;
+pub mod heartbeat;
 pub mod key;
+pub mod stripped;
 
 use crate::change::{Origin, RowChange};
 use crate::source::position::{BinlogPosition, RecordPosition, StreamPoint};

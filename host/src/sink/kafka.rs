@@ -7,21 +7,27 @@
 //!
 //! sluice picks each message's partition itself ([`partitioner`]), so a change goes to the same
 //! partition on every run, which is what exactly-once delivery ([`exactly_once`]) builds on.
+//!
+//! A message larger than the producer accepts (`message.max.bytes`) follows `kafka.oversized_message`
+//! (see [`crate::sink::oversized`]). Broker outages are logged once per state change
+//! ([`crate::sink::context`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
 use crate::config::{Delivery, KafkaConfig};
 use crate::encode::OutMessage;
 use crate::shutdown::Shutdown;
+use crate::sink::context::{STATISTICS_INTERVAL_MS, SharedOutage, SinkContext};
 use crate::sink::exactly_once::{self, WrittenTails};
+use crate::sink::oversized::{self, Oversized};
 use crate::sink::{SinkError, partitioner};
 use crate::source::position::StreamPoint;
 
@@ -34,12 +40,15 @@ const DEFAULT_PRODUCER_SETTINGS: &[(&str, &str)] = &[
     ("queue.buffering.max.messages", "200000"),
     // Never give up on a message: the pipeline halts rather than skip one.
     ("message.timeout.ms", "0"),
+    // Statistics tell the sink when a lost broker is back (see `sink::context`).
+    ("statistics.interval.ms", STATISTICS_INTERVAL_MS),
 ];
 
 pub struct KafkaSink {
-    producer: FutureProducer,
-    admin: AdminClient<DefaultClientContext>,
-    bootstrap_servers: String,
+    producer: FutureProducer<SinkContext>,
+    admin: AdminClient<SinkContext>,
+    outage: SharedOutage,
+    oversized: Oversized,
     create_topics: bool,
     topic_partitions: i32,
     topic_replication: i32,
@@ -67,8 +76,14 @@ impl KafkaSink {
         for (key, value) in &config.options {
             client.set(key, value);
         }
-        let producer: FutureProducer = client.create().map_err(SinkError::Create)?;
-        let admin: AdminClient<DefaultClientContext> = client.create().map_err(SinkError::Create)?;
+        let outage = SharedOutage::new(&config.bootstrap_servers);
+        let producer: FutureProducer<SinkContext> = client
+            .create_with_context(SinkContext::new(outage.clone()))
+            .map_err(SinkError::Create)?;
+        let admin: AdminClient<SinkContext> = client
+            .create_with_context(SinkContext::new(outage.clone()))
+            .map_err(SinkError::Create)?;
+        let oversized = Oversized::new(config.oversized.clone(), oversized::producer_limit(&config.options));
         let mut tail_reader_config = ClientConfig::new();
         tail_reader_config.set("bootstrap.servers", &config.bootstrap_servers);
         for (key, value) in &config.options {
@@ -77,7 +92,8 @@ impl KafkaSink {
         Ok(Self {
             producer,
             admin,
-            bootstrap_servers: config.bootstrap_servers.clone(),
+            outage,
+            oversized,
             create_topics: config.create_topics,
             topic_partitions: config.topic_partitions,
             topic_replication: config.topic_replication,
@@ -191,7 +207,6 @@ impl KafkaSink {
     /// Waits until a broker answers a metadata request, with capped backoff. False on shutdown.
     pub async fn wait_until_reachable(&self, shutdown: &mut Shutdown) -> bool {
         let mut backoff = Duration::from_millis(200);
-        let mut attempt = 1u32;
         loop {
             let producer = self.producer.clone();
             let answer = tokio::task::spawn_blocking(move || {
@@ -203,18 +218,12 @@ impl KafkaSink {
             .await;
             match answer {
                 Ok(Ok(())) => {
-                    if attempt > 1 {
-                        tracing::info!(brokers = %self.bootstrap_servers, "reached Kafka after {attempt} attempts");
-                    }
+                    self.outage.lock().restored();
                     return true;
                 }
-                Ok(Err(error)) => tracing::warn!(
-                    brokers = %self.bootstrap_servers,
-                    attempt,
-                    retry_in_ms = backoff.as_millis() as u64,
-                    "waiting for Kafka at {}: {error}",
-                    self.bootstrap_servers
-                ),
+                Ok(Err(error)) => {
+                    self.outage.lock().failed(&error, Some(backoff));
+                }
                 Err(error) => tracing::warn!("Kafka metadata request failed: {error}"),
             }
             tokio::select! {
@@ -222,17 +231,14 @@ impl KafkaSink {
                 _ = shutdown.wait() => return false,
             }
             backoff = (backoff * 2).min(Duration::from_secs(30));
-            attempt += 1;
         }
     }
 
     /// Hands one message to the producer; waits while its queue is full. `None` when exactly-once
-    /// delivery found the message already in its partition, so nothing was sent.
+    /// delivery found the message already in its partition, so nothing was sent. A message the producer
+    /// refuses as too large follows `kafka.oversized_message`.
     pub async fn send(&mut self, message: &OutMessage) -> Result<Option<DeliveryFuture>, SinkError> {
-        let partitions = self.ensure_topic(&message.topic).await?;
-        let partition = message
-            .partition
-            .unwrap_or_else(|| partitioner::partition_for(message.key.as_deref(), partitions));
+        let partition = self.partition_of(message).await?;
         if let StreamPoint::Row(row) = &message.position
             && self.tails.already_written(&message.topic, partition, row)
         {
@@ -248,6 +254,45 @@ impl KafkaSink {
             );
             self.skipped = 0;
         }
+        let headers = message.failure.as_ref().map(|failure| {
+            OwnedHeaders::new()
+                .insert(Header {
+                    key: "sluice-plugin",
+                    value: Some(&failure.plugin),
+                })
+                .insert(Header {
+                    key: "sluice-error",
+                    value: Some(&failure.error),
+                })
+        });
+        match self.send_with(message, partition, headers).await {
+            Err(SinkError::Send {
+                error: KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge),
+                ..
+            }) => {
+                let (dead_letter, headers) = self.oversized.handle(message)?;
+                let partition = self.partition_of(&dead_letter).await?;
+                self.send_with(&dead_letter, partition, Some(headers)).await.map(Some)
+            }
+            sent => sent.map(Some),
+        }
+    }
+
+    /// The partition `message` goes to: a plugin's choice, else the partitioner's. Makes sure its topic
+    /// exists first.
+    async fn partition_of(&mut self, message: &OutMessage) -> Result<i32, SinkError> {
+        let partitions = self.ensure_topic(&message.topic).await?;
+        Ok(message
+            .partition
+            .unwrap_or_else(|| partitioner::partition_for(message.key.as_deref(), partitions)))
+    }
+
+    async fn send_with(
+        &mut self,
+        message: &OutMessage,
+        partition: i32,
+        headers: Option<OwnedHeaders>,
+    ) -> Result<DeliveryFuture, SinkError> {
         loop {
             let mut record = FutureRecord::to(&message.topic)
                 .payload(&message.payload)
@@ -255,21 +300,11 @@ impl KafkaSink {
             if let Some(key) = &message.key {
                 record = record.key(key);
             }
-            if let Some(failure) = &message.failure {
-                record = record.headers(
-                    rdkafka::message::OwnedHeaders::new()
-                        .insert(rdkafka::message::Header {
-                            key: "sluice-plugin",
-                            value: Some(&failure.plugin),
-                        })
-                        .insert(rdkafka::message::Header {
-                            key: "sluice-error",
-                            value: Some(&failure.error),
-                        }),
-                );
+            if let Some(headers) = &headers {
+                record = record.headers(headers.clone());
             }
             match self.producer.send_result(record) {
-                Ok(delivery) => return Ok(Some(delivery)),
+                Ok(delivery) => return Ok(delivery),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
@@ -284,7 +319,7 @@ impl KafkaSink {
     }
 
     /// The producer, for transaction control.
-    pub fn producer(&self) -> &FutureProducer {
+    pub fn producer(&self) -> &FutureProducer<SinkContext> {
         &self.producer
     }
 

@@ -1,7 +1,11 @@
-//! The sink: Kafka through rdkafka.
+//! The sink: Kafka through rdkafka. `kafka` is the producer, `context` its librdkafka callbacks
+//! (broker outages), `oversized` the policy for messages too large to publish, `partitioner` where
+//! each message goes, `exactly_once` and `transactional` the two stronger delivery modes.
 
+pub mod context;
 pub mod exactly_once;
 pub mod kafka;
+pub mod oversized;
 pub mod partitioner;
 pub mod transactional;
 
@@ -30,6 +34,19 @@ pub enum SinkError {
     },
     #[error("the checkpoint committed to topic `{topic}` cannot be read: {detail}")]
     ReadCheckpoint { topic: String, detail: String },
+    #[error(
+        "a record of `{object}` at {position} is {size} bytes, more than the Kafka producer accepts \
+         (message.max.bytes = {limit}) for topic `{topic}`; the checkpoint was not advanced. Raise \
+         message.max.bytes in kafka.options (and the broker's and topic's limits), or set \
+         kafka.oversized_message = \"dead_letter\""
+    )]
+    Oversized {
+        object: String,
+        position: String,
+        size: usize,
+        limit: u64,
+        topic: String,
+    },
     #[error("Kafka refused a message for topic `{topic}`: {error}")]
     Send {
         topic: String,

@@ -25,6 +25,7 @@ use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::config::KafkaConfig;
 use crate::pipeline::{Outgoing, RunError};
 use crate::sink::SinkError;
+use crate::sink::context::SinkContext;
 use crate::sink::kafka::KafkaSink;
 
 /// How long a transaction call may take before the broker is deemed unreachable.
@@ -35,9 +36,9 @@ const CHECKPOINT_WINDOW: i64 = 1000;
 
 /// Runs a blocking transaction call on the producer off the async runtime.
 async fn transaction_call(
-    producer: &FutureProducer,
+    producer: &FutureProducer<SinkContext>,
     doing: &'static str,
-    call: impl FnOnce(&FutureProducer) -> rdkafka::error::KafkaResult<()> + Send + 'static,
+    call: impl FnOnce(&FutureProducer<SinkContext>) -> rdkafka::error::KafkaResult<()> + Send + 'static,
 ) -> Result<(), SinkError> {
     let producer = producer.clone();
     tokio::task::spawn_blocking(move || call(&producer))

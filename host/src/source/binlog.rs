@@ -41,11 +41,13 @@ use crate::change::{
     Change, ColumnValue, Commit, Operation, Origin, RowChange, TableName, TableSchema, TransactionInfo,
 };
 use crate::config::{SourceConfig, StartPosition};
+use crate::outage::Outage;
 use crate::shutdown::Shutdown;
 use crate::source::SourceError;
-use crate::source::connect::{connect_with_retry, is_transient};
+use crate::source::connect::{connect_through_outage, is_transient};
 use crate::source::decode::decode_row;
 use crate::source::gtid::{GtidSet, MariaDbGtid};
+use crate::source::heartbeat;
 use crate::source::position::{BinlogPosition, RecordPosition};
 use crate::source::schema::{SchemaCatalog, TableMapCache};
 use crate::source::snapshot::chunk::SnapshotChunk;
@@ -190,19 +192,22 @@ impl BinlogReader {
     /// Streams until `shutdown` fires or the output closes. Connection losses are retried.
     pub async fn run(mut self, mut shutdown: Shutdown) -> Result<(), SourceError> {
         let mut backoff = Duration::from_millis(200);
+        let mut outage = Outage::new("MySQL (binlog stream)", self.config.address());
         loop {
-            let Some(conn) = connect_with_retry(&self.config, "binlog stream", &mut shutdown).await? else {
+            let Some(conn) = connect_through_outage(&self.config, &mut outage, &mut shutdown).await? else {
                 return Ok(());
             };
             let stream = match self.open_stream(conn).await {
                 Ok(stream) => stream,
                 Err(SourceError::Stream(error)) if is_transient(&error) => {
-                    tracing::warn!("binlog stream could not start, retrying: {error}");
+                    outage.failed(&error, Some(backoff));
                     tokio::time::sleep(backoff).await;
                     continue;
                 }
                 Err(error) => return Err(error),
             };
+            outage.restored();
+            backoff = Duration::from_millis(200);
             tracing::info!(position = %self.resume_from, "streaming binlog");
             let mut stream = stream;
             let streamed = self.stream(&mut stream, &mut shutdown).await;
@@ -211,10 +216,8 @@ impl BinlogReader {
             match streamed {
                 Ok(()) => return Ok(()),
                 Err(SourceError::Stream(error)) if is_transient(&error) => {
-                    tracing::warn!(
-                        resume_from = %self.resume_from,
-                        "binlog stream interrupted, reconnecting: {error}"
-                    );
+                    tracing::debug!(resume_from = %self.resume_from, "binlog stream interrupted: {error}");
+                    outage.failed(&error, Some(backoff));
                 }
                 Err(error) => return Err(error),
             }
@@ -318,7 +321,9 @@ impl BinlogReader {
                             self.accept_gate(gate);
                             continue;
                         }
-                        _ = shutdown.wait() => return Ok(()),
+                        // A graceful stop ends at a transaction boundary (the rest of an open transaction
+                        // is already in the binlog): a half-sent transaction would be sent again.
+                        _ = shutdown.wait(), if self.at_boundary() => return Ok(()),
                     }
                 }
             };
@@ -332,10 +337,16 @@ impl BinlogReader {
                 }
             };
             self.handle_event(stream, &event, &mut batch).await?;
-            if shutdown.is_triggered() {
+            if shutdown.is_triggered() && self.at_boundary() {
+                self.send(&mut batch).await;
                 return Ok(());
             }
         }
+    }
+
+    /// Whether the stream stands between transactions.
+    fn at_boundary(&self) -> bool {
+        self.transaction.is_none()
     }
 
     fn accept_gate(&mut self, gate: Option<oneshot::Sender<()>>) {
@@ -500,6 +511,20 @@ impl BinlogReader {
                 }
             }
             EventData::FormatDescriptionEvent(_) => return Ok(()),
+            EventData::HeartbeatEvent => {
+                let in_transaction = self.transaction.is_some() || self.payload.is_some();
+                if let Some(boundary) = heartbeat::boundary_at(
+                    event.data(),
+                    end_offset,
+                    &self.position,
+                    &self.resume_from,
+                    in_transaction,
+                ) {
+                    self.advance(boundary.clone());
+                    self.commit(boundary, batch);
+                }
+                return Ok(());
+            }
             EventData::QueryEvent(query) => {
                 let text = query.query();
                 let statement = text.trim();

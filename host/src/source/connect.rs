@@ -1,7 +1,8 @@
 //! Connecting to the source server, patiently.
 //!
 //! A server that is down or restarting is a *transient* condition: sluice waits with capped
-//! exponential backoff and says what it is waiting for. A refused login is *definite*: retrying
+//! exponential backoff, logging the outage once when it starts and once when it ends
+//! ([`crate::outage`]). A refused login is *definite*: retrying
 //! cannot fix a wrong password, so it is reported at once.
 
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use mysql_async::{Conn, Opts, OptsBuilder};
 
 use crate::config::SourceConfig;
+use crate::outage::Outage;
 use crate::shutdown::Shutdown;
 use crate::source::SourceError;
 
@@ -51,27 +53,31 @@ pub async fn connect_with_retry(
     purpose: &str,
     shutdown: &mut Shutdown,
 ) -> Result<Option<Conn>, SourceError> {
+    let mut outage = Outage::new(format!("MySQL ({purpose})"), config.address());
+    let connected = connect_through_outage(config, &mut outage, shutdown).await?;
+    if connected.is_some() {
+        outage.restored();
+    }
+    Ok(connected)
+}
+
+/// Connects like [`connect_with_retry`], reporting to an [`Outage`] that outlives the call: a caller that
+/// loses an established connection records the loss there, so the whole outage (loss, attempts,
+/// recovery) is logged once. The caller reports the recovery (`outage.restored()`) once the connection
+/// serves its purpose.
+pub async fn connect_through_outage(
+    config: &SourceConfig,
+    outage: &mut Outage,
+    shutdown: &mut Shutdown,
+) -> Result<Option<Conn>, SourceError> {
     let options = connection_options(config);
     let mut backoff = Duration::from_millis(200);
     let max_backoff = Duration::from_millis(config.reconnect_max_backoff_ms);
-    let mut attempt: u32 = 1;
     loop {
         match Conn::new(options.clone()).await {
-            Ok(conn) => {
-                if attempt > 1 {
-                    tracing::info!(server = %config.address(), purpose, "connected to MySQL after {attempt} attempts");
-                }
-                return Ok(Some(conn));
-            }
+            Ok(conn) => return Ok(Some(conn)),
             Err(error) if is_transient(&error) => {
-                tracing::warn!(
-                    server = %config.address(),
-                    purpose,
-                    attempt,
-                    retry_in_ms = backoff.as_millis() as u64,
-                    "waiting for MySQL at {}: {error}",
-                    config.address()
-                );
+                outage.failed(&error, Some(backoff));
             }
             Err(error) => {
                 return Err(SourceError::Connect {
@@ -86,6 +92,5 @@ pub async fn connect_with_retry(
             _ = shutdown.wait() => return Ok(None),
         }
         backoff = (backoff * 2).min(max_backoff);
-        attempt += 1;
     }
 }

@@ -1,13 +1,15 @@
 //! The source: a MySQL or MariaDB server's binary log, read as a replica would.
 //!
 //! `connect` reaches the server, `preconditions` checks its settings, `schema` describes captured
-//! tables, `decode` gives values their meaning, `binlog` turns events into [`crate::change::Change`]s,
-//! `position` names places in the log and `gtid` the same places by transaction id.
+//! tables, `decode` gives values their meaning, `heartbeat` reads what an idle stream's heartbeats
+//! prove, `binlog` turns events into [`crate::change::Change`]s, `position` names places in the log and
+//! `gtid` the same places by transaction id.
 
 pub mod binlog;
 pub mod connect;
 pub mod decode;
 pub mod gtid;
+pub mod heartbeat;
 pub mod position;
 pub mod preconditions;
 pub mod schema;
