@@ -201,6 +201,51 @@ fn enum_and_set_values_get_their_labels_and_bits_their_numbers() {
     assert!(bits.values.iter().any(|v| matches!(v, ColumnValue::UInt(_))));
 }
 
+/// The GTID set the reader keeps follows MySQL's GTID events, tagged (8.4+) or not.
+#[test]
+fn mysql_gtid_events_build_the_gtid_set_the_reader_resumes_by() {
+    use sluice::source::gtid::{GtidSet, MySqlGtidSet};
+    for (name, tagged) in [
+        ("binlog_transaction_with_GTID_TAG.000001", true),
+        ("binlog_transaction_with_GTID.000001", false),
+        ("binlog_56_gtid_reserved_word.000001", false),
+    ] {
+        let file = BufReader::new(File::open(fixture(name)).unwrap());
+        let binlog = BinlogFile::new(BinlogVersion::Version4, file).unwrap();
+        let mut set = MySqlGtidSet::default();
+        let mut seen = Vec::new();
+        for event in binlog {
+            if let Ok(Some(EventData::GtidEvent(gtid))) = event.unwrap().read_data() {
+                set.add_event(&gtid);
+                let tag = gtid.tag().map(|tag| tag.as_str().to_owned()).unwrap_or_default();
+                seen.push((gtid.sid(), tag, gtid.gno()));
+            }
+        }
+        assert!(!seen.is_empty(), "{name} has GTID events");
+        for (uuid, tag, number) in &seen {
+            assert!(
+                set.contains(*uuid, tag, *number),
+                "{name}: {tag}:{number} missing from {set}"
+            );
+        }
+        assert!(!set.contains(seen[0].0, &seen[0].1, 0));
+        assert_eq!(seen.iter().any(|(_, tag, _)| !tag.is_empty()), tagged, "{name}: {set}");
+        let text = set.to_string();
+        assert_eq!(
+            text.parse::<GtidSet>().unwrap(),
+            GtidSet::MySql(set.clone()),
+            "{name}: {text}"
+        );
+        assert_eq!(
+            set.to_sids().len(),
+            seen.iter()
+                .map(|(u, t, _)| (u, t))
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        );
+    }
+}
+
 #[test]
 fn a_truncated_or_damaged_file_fails_cleanly() {
     for name in ["binlog_truncated_event.000001", "corrupt-relay-bin.000624"] {

@@ -507,7 +507,7 @@ impl BinlogReader {
             }
             EventData::GtidEvent(gtid) => {
                 if let Some(GtidSet::MySql(set)) = &mut self.gtids {
-                    set.add(gtid.sid(), gtid.tag().map_or("", |tag| tag.as_str()), gtid.gno());
+                    set.add_event(&gtid);
                 }
             }
             EventData::FormatDescriptionEvent(_) => return Ok(()),

@@ -169,6 +169,18 @@ impl MySqlGtidSet {
         self.0.is_empty()
     }
 
+    /// Records the transaction a MySQL GTID event (tagged or not) announces.
+    pub fn add_event(&mut self, event: &mysql_async::binlog::events::GtidEvent) {
+        self.add(event.sid(), event.tag().map_or("", |tag| tag.as_str()), event.gno());
+    }
+
+    /// Whether transaction `uuid[:tag]:number` is in the set.
+    pub fn contains(&self, uuid: [u8; 16], tag: &str, number: u64) -> bool {
+        self.0
+            .get(&(format_uuid(uuid), tag.to_owned()))
+            .is_some_and(|ranges| ranges.iter().any(|&(start, end)| (start..end).contains(&number)))
+    }
+
     /// Records that transaction `uuid[:tag]:number` was read. `uuid` is 16 bytes; `tag` empty when
     /// untagged.
     pub fn add(&mut self, uuid: [u8; 16], tag: &str, number: u64) {
