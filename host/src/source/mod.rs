@@ -2,11 +2,12 @@
 //!
 //! `connect` reaches the server, `preconditions` checks its settings, `schema` describes captured
 //! tables, `decode` gives values their meaning, `heartbeat` reads what an idle stream's heartbeats
-//! prove, `binlog` turns events into [`crate::change::Change`]s, `position` names places in the log and
-//! `gtid` the same places by transaction id.
+//! prove, `binlog` turns events into [`crate::change::Change`]s, `ddl` tells what a QUERY event's
+//! statement is, `position` names places in the log and `gtid` the same places by transaction id.
 
 pub mod binlog;
 pub mod connect;
+pub mod ddl;
 pub mod decode;
 pub mod gtid;
 pub mod heartbeat;

@@ -1,0 +1,972 @@
+//! Table-driven cases: each statement with the kind, tables, renames and flags it must read as.
+//! The default database is `app` unless a case says otherwise.
+
+use super::*;
+use DdlKind::*;
+
+const DEFAULT_DATABASE: &str = "app";
+
+const NO_FLAGS: DdlFlags = DdlFlags {
+    if_exists: false,
+    if_not_exists: false,
+    or_replace: false,
+    temporary: false,
+    partition: false,
+};
+const IF_EXISTS: DdlFlags = DdlFlags {
+    if_exists: true,
+    ..NO_FLAGS
+};
+const IF_NOT_EXISTS: DdlFlags = DdlFlags {
+    if_not_exists: true,
+    ..NO_FLAGS
+};
+const TEMPORARY: DdlFlags = DdlFlags {
+    temporary: true,
+    ..NO_FLAGS
+};
+const PARTITION: DdlFlags = DdlFlags {
+    partition: true,
+    ..NO_FLAGS
+};
+const OR_REPLACE: DdlFlags = DdlFlags {
+    or_replace: true,
+    ..NO_FLAGS
+};
+
+/// A statement and what it must read as: its kind, its tables as `(database, table)`, its flags.
+type Case = (&'static str, DdlKind, &'static [(&'static str, &'static str)], DdlFlags);
+
+fn classify_ddl(statement: &str, default_database: &str) -> DdlStatement {
+    match classify(statement, default_database) {
+        Classified::Ddl(ddl) => ddl,
+        Classified::NotDdl(reason) => panic!("{statement:?} read as not DDL ({reason:?})"),
+    }
+}
+
+fn table(database: &str, name: &str) -> TableName {
+    TableName::new(database, name)
+}
+
+fn assert_cases(cases: &[Case]) {
+    for (statement, kind, tables, flags) in cases {
+        let ddl = classify_ddl(statement, DEFAULT_DATABASE);
+        let expected_tables: Vec<TableName> = tables.iter().map(|(database, name)| table(database, name)).collect();
+        assert_eq!(ddl.kind, *kind, "kind of {statement:?}");
+        assert_eq!(ddl.tables, expected_tables, "tables of {statement:?}");
+        assert_eq!(ddl.flags, *flags, "flags of {statement:?}");
+    }
+}
+
+#[test]
+fn every_kind_is_recognised() {
+    assert_cases(&[
+        ("CREATE DATABASE shop", CreateDatabase, &[], NO_FLAGS),
+        ("create schema if not exists shop", CreateDatabase, &[], IF_NOT_EXISTS),
+        (
+            "ALTER DATABASE shop CHARACTER SET utf8mb4",
+            AlterDatabase,
+            &[],
+            NO_FLAGS,
+        ),
+        ("DROP DATABASE IF EXISTS shop", DropDatabase, &[], IF_EXISTS),
+        (
+            "CREATE TABLE t (id INT PRIMARY KEY)",
+            CreateTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        ("ALTER TABLE t ADD COLUMN c INT", AlterTable, &[("app", "t")], NO_FLAGS),
+        ("DROP TABLE t", DropTable, &[("app", "t")], NO_FLAGS),
+        (
+            "RENAME TABLE t TO u",
+            RenameTable,
+            &[("app", "t"), ("app", "u")],
+            NO_FLAGS,
+        ),
+        ("TRUNCATE TABLE t", TruncateTable, &[("app", "t")], NO_FLAGS),
+        ("TRUNCATE t", TruncateTable, &[("app", "t")], NO_FLAGS),
+        ("CREATE INDEX i ON t (c)", CreateIndex, &[("app", "t")], NO_FLAGS),
+        (
+            "CREATE UNIQUE INDEX i USING BTREE ON t (c)",
+            CreateIndex,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "CREATE FULLTEXT INDEX i ON t (body)",
+            CreateIndex,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "CREATE SPATIAL INDEX i ON shop.t (g)",
+            CreateIndex,
+            &[("shop", "t")],
+            NO_FLAGS,
+        ),
+        ("DROP INDEX i ON t", DropIndex, &[("app", "t")], NO_FLAGS),
+        ("CREATE VIEW v AS SELECT 1", CreateView, &[("app", "v")], NO_FLAGS),
+        ("ALTER VIEW v AS SELECT 2", AlterView, &[("app", "v")], NO_FLAGS),
+        (
+            "DROP VIEW IF EXISTS v, shop.w",
+            DropView,
+            &[("app", "v"), ("shop", "w")],
+            IF_EXISTS,
+        ),
+        ("GRANT SELECT ON shop.* TO 'u'@'%'", Other, &[], NO_FLAGS),
+        ("", Unknown, &[], NO_FLAGS),
+    ]);
+}
+
+#[test]
+fn statements_about_no_table_are_other() {
+    assert_cases(&[
+        ("GRANT SELECT ON *.* TO 'u'@'%'", Other, &[], NO_FLAGS),
+        ("REVOKE ALL PRIVILEGES ON shop.* FROM u", Other, &[], NO_FLAGS),
+        (
+            "CREATE USER 'u'@'%' IDENTIFIED BY 'it''s; DROP TABLE x'",
+            Other,
+            &[],
+            NO_FLAGS,
+        ),
+        ("CREATE USER IF NOT EXISTS u", Other, &[], IF_NOT_EXISTS),
+        ("DROP USER IF EXISTS u", Other, &[], IF_EXISTS),
+        ("RENAME USER a TO b", Other, &[], NO_FLAGS),
+        ("SET PASSWORD FOR 'u'@'%' = 'x'", Other, &[], NO_FLAGS),
+        ("CREATE ROLE r", Other, &[], NO_FLAGS),
+        (
+            "CREATE DEFINER=`root`@`localhost` PROCEDURE p() BEGIN DROP TABLE x; END",
+            Other,
+            &[],
+            NO_FLAGS,
+        ),
+        (
+            "CREATE DEFINER=`root`@`localhost` FUNCTION f(a INT) RETURNS INT RETURN a",
+            Other,
+            &[],
+            NO_FLAGS,
+        ),
+        (
+            "CREATE AGGREGATE FUNCTION f() RETURNS INT BEGIN END",
+            Other,
+            &[],
+            NO_FLAGS,
+        ),
+        (
+            "CREATE DEFINER=root@localhost TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a = 1",
+            Other,
+            &[],
+            NO_FLAGS,
+        ),
+        (
+            "CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO DELETE FROM t",
+            Other,
+            &[],
+            NO_FLAGS,
+        ),
+        ("ALTER EVENT e DISABLE", Other, &[], NO_FLAGS),
+        ("DROP PROCEDURE IF EXISTS p", Other, &[], IF_EXISTS),
+        ("CREATE SEQUENCE s START WITH 1", Other, &[], NO_FLAGS),
+        ("CREATE SPATIAL REFERENCE SYSTEM 4120 NAME 'x'", Other, &[], NO_FLAGS),
+        ("CREATE TABLESPACE ts ADD DATAFILE 'ts.ibd'", Other, &[], NO_FLAGS),
+        ("ALTER USER u IDENTIFIED BY 'p'", Other, &[], NO_FLAGS),
+        ("ALTER INSTANCE ROTATE INNODB MASTER KEY", Other, &[], NO_FLAGS),
+        ("SET GLOBAL read_only = 1", Other, &[], NO_FLAGS),
+        ("FLUSH PRIVILEGES", Other, &[], NO_FLAGS),
+        ("INSTALL PLUGIN p SONAME 'p.so'", Other, &[], NO_FLAGS),
+        (
+            "ANALYZE TABLE t, shop.u",
+            Other,
+            &[("app", "t"), ("shop", "u")],
+            NO_FLAGS,
+        ),
+        ("OPTIMIZE NO_WRITE_TO_BINLOG TABLE t", Other, &[("app", "t")], NO_FLAGS),
+        ("REPAIR LOCAL TABLE t", Other, &[("app", "t")], NO_FLAGS),
+    ]);
+}
+
+#[test]
+fn transaction_control_and_data_changes_are_not_ddl() {
+    for statement in [
+        "BEGIN",
+        "begin work",
+        "START TRANSACTION",
+        "COMMIT",
+        "COMMIT WORK",
+        "ROLLBACK",
+        "ROLLBACK TO SAVEPOINT s",
+        "SAVEPOINT s",
+        "RELEASE SAVEPOINT s",
+        "XA START 'x'",
+        "XA END 'x'",
+        "XA PREPARE 'x'",
+        "XA COMMIT 'x'",
+        "XA ROLLBACK 'x'",
+        " /* a comment */ COMMIT ; ",
+    ] {
+        assert_eq!(
+            classify(statement, DEFAULT_DATABASE),
+            Classified::NotDdl(NotDdl::TransactionControl),
+            "{statement:?}"
+        );
+    }
+    for statement in [
+        "INSERT INTO t VALUES (1)",
+        "update t set a = 1",
+        "DELETE FROM t",
+        "REPLACE INTO t VALUES (1)",
+        "LOAD DATA INFILE 'f' INTO TABLE t",
+    ] {
+        assert_eq!(
+            classify(statement, DEFAULT_DATABASE),
+            Classified::NotDdl(NotDdl::DataChange),
+            "{statement:?}"
+        );
+    }
+}
+
+#[test]
+fn what_cannot_be_read_is_unknown() {
+    assert_cases(&[
+        ("", Unknown, &[], NO_FLAGS),
+        (" ; ;; ", Unknown, &[], NO_FLAGS),
+        ("/* only a comment */", Unknown, &[], NO_FLAGS),
+        ("BEGIN NOT ATOMIC SELECT 1; END", Unknown, &[], NO_FLAGS),
+        ("WITH x AS (SELECT 1) UPDATE t SET a = 1", Unknown, &[], NO_FLAGS),
+        ("SELECT 1", Unknown, &[], NO_FLAGS),
+        ("CREATE FROB x", Unknown, &[], NO_FLAGS),
+        ("DROP TABLE", Unknown, &[], NO_FLAGS),
+        ("DROP TABLE a,", Unknown, &[], NO_FLAGS),
+        ("CREATE TABLE db.", Unknown, &[], NO_FLAGS),
+        ("RENAME TABLE a b", Unknown, &[], NO_FLAGS),
+        ("CREATE INDEX i (c)", Unknown, &[], NO_FLAGS),
+        ("`CREATE` TABLE t", Unknown, &[], NO_FLAGS),
+        ("'DROP TABLE t'", Unknown, &[], NO_FLAGS),
+        ("-- DROP TABLE t", Unknown, &[], NO_FLAGS),
+    ]);
+}
+
+#[test]
+fn comments_between_tokens_are_skipped() {
+    assert_cases(&[
+        ("  DROP TABLE t ;;  ", DropTable, &[("app", "t")], NO_FLAGS),
+        (";DROP TABLE t", DropTable, &[("app", "t")], NO_FLAGS),
+        (
+            "/* lead */ DROP /* a */ TABLE/*b*/t/* c */",
+            DropTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "DROP -- to the end of the line\nTABLE t",
+            DropTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "DROP # hash comment ` ' \"\nTABLE t",
+            DropTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        ("DROP TABLE t -- trailing", DropTable, &[("app", "t")], NO_FLAGS),
+        ("DROP TABLE t --", DropTable, &[("app", "t")], NO_FLAGS),
+        ("DROP TABLE t /* unterminated", DropTable, &[("app", "t")], NO_FLAGS),
+        ("DROP/**/TABLE/***/t", DropTable, &[("app", "t")], NO_FLAGS),
+        // `--` without a following space is two minus signs, not a comment.
+        ("DROP TABLE t--x", DropTable, &[("app", "t")], NO_FLAGS),
+    ]);
+}
+
+#[test]
+fn executable_comments_are_code() {
+    assert_cases(&[
+        (
+            "DROP /*!40005 TEMPORARY */ TABLE IF EXISTS t",
+            DropTable,
+            &[("app", "t")],
+            DdlFlags {
+                if_exists: true,
+                temporary: true,
+                ..NO_FLAGS
+            },
+        ),
+        ("/*!DROP TABLE t*/", DropTable, &[("app", "t")], NO_FLAGS),
+        ("/*!50100 DROP */ TABLE t", DropTable, &[("app", "t")], NO_FLAGS),
+        ("/*!80016 DROP */ TABLE t", DropTable, &[("app", "t")], NO_FLAGS),
+        ("/*M! DROP */ TABLE t", DropTable, &[("app", "t")], NO_FLAGS),
+        (
+            "/*M!100100 CREATE OR REPLACE */ TABLE t (a INT)",
+            CreateTable,
+            &[("app", "t")],
+            OR_REPLACE,
+        ),
+        (
+            "CREATE TABLE /*!32312 IF NOT EXISTS*/ t (a INT)",
+            CreateTable,
+            &[("app", "t")],
+            IF_NOT_EXISTS,
+        ),
+        // A regular comment inside an executable one.
+        (
+            "/*!50100 DROP /* not code */ TABLE */ t",
+            DropTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        // A string literal holding `*/` inside an executable comment.
+        (
+            "ALTER TABLE t /*!50100 COMMENT '*/ DROP TABLE x' */",
+            AlterTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "ALTER TABLE t /*!50100 PARTITION BY HASH (id) PARTITIONS 4 */",
+            AlterTable,
+            &[("app", "t")],
+            PARTITION,
+        ),
+    ]);
+}
+
+#[test]
+fn quoted_names_are_unescaped() {
+    assert_cases(&[
+        ("DROP TABLE `t`", DropTable, &[("app", "t")], NO_FLAGS),
+        ("DROP TABLE `a``b`", DropTable, &[("app", "a`b")], NO_FLAGS),
+        ("DROP TABLE `shop`.`t`", DropTable, &[("shop", "t")], NO_FLAGS),
+        ("DROP TABLE shop.`t`", DropTable, &[("shop", "t")], NO_FLAGS),
+        (
+            "DROP TABLE `db.with.dots`",
+            DropTable,
+            &[("app", "db.with.dots")],
+            NO_FLAGS,
+        ),
+        ("DROP TABLE `d.b`.`t.x`", DropTable, &[("d.b", "t.x")], NO_FLAGS),
+        ("DROP TABLE \"shop\".\"t\"", DropTable, &[("shop", "t")], NO_FLAGS),
+        ("DROP TABLE \"a\"\"b\"", DropTable, &[("app", "a\"b")], NO_FLAGS),
+        (
+            "DROP TABLE `table`, `if`",
+            DropTable,
+            &[("app", "table"), ("app", "if")],
+            NO_FLAGS,
+        ),
+        (
+            "DROP TABLE `naïve`, 表",
+            DropTable,
+            &[("app", "naïve"), ("app", "表")],
+            NO_FLAGS,
+        ),
+        (
+            "DROP TABLE `a -- b`, `c /* d */`",
+            DropTable,
+            &[("app", "a -- b"), ("app", "c /* d */")],
+            NO_FLAGS,
+        ),
+        ("DROP TABLE shop . t", DropTable, &[("shop", "t")], NO_FLAGS),
+        (
+            "DROP TABLE `unterminated",
+            DropTable,
+            &[("app", "unterminated")],
+            NO_FLAGS,
+        ),
+        ("drop table T1", DropTable, &[("app", "T1")], NO_FLAGS),
+        ("DrOp TaBlE t", DropTable, &[("app", "t")], NO_FLAGS),
+        (
+            "DROP TABLE t$1, _x",
+            DropTable,
+            &[("app", "t$1"), ("app", "_x")],
+            NO_FLAGS,
+        ),
+    ]);
+}
+
+#[test]
+fn string_literals_are_never_code() {
+    let ddl = classify_ddl(
+        "ALTER TABLE t ADD COLUMN a INT DEFAULT 'x'', DROP COLUMN b', \
+         ADD COLUMN c TEXT COMMENT 'it\\'s, DROP COLUMN d', MODIFY e INT COMMENT '\\\\'",
+        DEFAULT_DATABASE,
+    );
+    let columns: Vec<(ColumnAction, &str)> = ddl
+        .column_changes
+        .iter()
+        .map(|change| (change.action, change.column.as_str()))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            (ColumnAction::Add, "a"),
+            (ColumnAction::Add, "c"),
+            (ColumnAction::Modify, "e")
+        ]
+    );
+    assert_cases(&[
+        (
+            "CREATE TABLE t (a CHAR(1) DEFAULT ';') -- ;",
+            CreateTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "CREATE TABLE t COMMENT='`' SELECT '\"' AS x",
+            CreateTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+    ]);
+}
+
+#[test]
+fn the_default_database_completes_unqualified_names() {
+    let ddl = classify_ddl("RENAME TABLE a TO other.b, other.c TO d", "shop");
+    assert_eq!(
+        ddl.tables,
+        [
+            table("shop", "a"),
+            table("other", "b"),
+            table("other", "c"),
+            table("shop", "d")
+        ]
+    );
+    let ddl = classify_ddl("DROP TABLE t", "");
+    assert_eq!(ddl.tables, [table("", "t")], "no default database leaves it empty");
+    let ddl = classify_ddl("ALTER DATABASE CHARACTER SET utf8mb4", "shop");
+    assert_eq!(ddl.database.as_deref(), Some("shop"));
+    let ddl = classify_ddl("ALTER DATABASE CHARACTER SET utf8mb4", "");
+    assert_eq!(ddl.database, None);
+}
+
+#[test]
+fn databases_are_named() {
+    for (statement, kind, database) in [
+        ("CREATE DATABASE `shop`", CreateDatabase, "shop"),
+        (
+            "CREATE DATABASE `shop` /*!40100 DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_ai_ci */ \
+             /*!80016 DEFAULT ENCRYPTION='N' */",
+            CreateDatabase,
+            "shop",
+        ),
+        (
+            "CREATE SCHEMA IF NOT EXISTS shop DEFAULT CHARSET = latin1",
+            CreateDatabase,
+            "shop",
+        ),
+        ("CREATE OR REPLACE DATABASE shop", CreateDatabase, "shop"),
+        ("ALTER DATABASE `shop` CHARACTER SET = utf8mb4", AlterDatabase, "shop"),
+        ("ALTER DATABASE shop DEFAULT COLLATE utf8mb4_bin", AlterDatabase, "shop"),
+        ("ALTER SCHEMA DEFAULT CHARACTER SET latin1", AlterDatabase, "app"),
+        ("ALTER DATABASE COLLATE = utf8mb4_bin", AlterDatabase, "app"),
+        ("ALTER DATABASE COMMENT 'x'", AlterDatabase, "app"),
+        ("ALTER DATABASE comment COMMENT 'x'", AlterDatabase, "comment"),
+        ("ALTER DATABASE charset CHARACTER SET latin1", AlterDatabase, "charset"),
+        ("ALTER DATABASE shop READ ONLY = 1", AlterDatabase, "shop"),
+        (
+            "ALTER DATABASE `#mysql50#a-b` UPGRADE DATA DIRECTORY NAME",
+            AlterDatabase,
+            "#mysql50#a-b",
+        ),
+        ("DROP SCHEMA `shop`", DropDatabase, "shop"),
+    ] {
+        let ddl = classify_ddl(statement, DEFAULT_DATABASE);
+        assert_eq!(ddl.kind, kind, "{statement:?}");
+        assert_eq!(ddl.database.as_deref(), Some(database), "{statement:?}");
+        assert!(ddl.tables.is_empty(), "{statement:?}");
+    }
+}
+
+#[test]
+fn tables_are_created_from_definitions_likes_and_selects() {
+    assert_cases(&[
+        (
+            "CREATE TABLE IF NOT EXISTS shop.t (a INT, KEY k (a)) ENGINE=InnoDB",
+            CreateTable,
+            &[("shop", "t")],
+            IF_NOT_EXISTS,
+        ),
+        (
+            "CREATE TABLE t LIKE s",
+            CreateTable,
+            &[("app", "t"), ("app", "s")],
+            NO_FLAGS,
+        ),
+        (
+            "CREATE TABLE t (LIKE other.s)",
+            CreateTable,
+            &[("app", "t"), ("other", "s")],
+            NO_FLAGS,
+        ),
+        (
+            "CREATE TABLE t AS SELECT * FROM s",
+            CreateTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        ("CREATE TABLE t SELECT a FROM s", CreateTable, &[("app", "t")], NO_FLAGS),
+        (
+            "CREATE TABLE t (a INT) IGNORE SELECT a FROM s",
+            CreateTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "CREATE TEMPORARY TABLE tmp (a INT)",
+            CreateTable,
+            &[("app", "tmp")],
+            TEMPORARY,
+        ),
+        (
+            "CREATE TEMPORARY TABLE tmp LIKE t",
+            CreateTable,
+            &[("app", "tmp"), ("app", "t")],
+            TEMPORARY,
+        ),
+        (
+            "DROP TEMPORARY TABLE IF EXISTS tmp",
+            DropTable,
+            &[("app", "tmp")],
+            DdlFlags {
+                temporary: true,
+                if_exists: true,
+                ..NO_FLAGS
+            },
+        ),
+    ]);
+}
+
+#[test]
+fn drops_list_every_table() {
+    assert_cases(&[
+        (
+            "DROP TABLE a, shop.b, `c`",
+            DropTable,
+            &[("app", "a"), ("shop", "b"), ("app", "c")],
+            NO_FLAGS,
+        ),
+        ("DROP TABLES a, b", DropTable, &[("app", "a"), ("app", "b")], NO_FLAGS),
+        (
+            "DROP TABLE IF EXISTS a, b CASCADE",
+            DropTable,
+            &[("app", "a"), ("app", "b")],
+            IF_EXISTS,
+        ),
+        ("DROP TABLE a RESTRICT", DropTable, &[("app", "a")], NO_FLAGS),
+        (
+            "DROP INDEX `PRIMARY` ON t ALGORITHM = INPLACE",
+            DropIndex,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        ("DROP VIEW a, b", DropView, &[("app", "a"), ("app", "b")], NO_FLAGS),
+    ]);
+}
+
+#[test]
+fn renames_list_every_pair() {
+    let ddl = classify_ddl("RENAME TABLE a TO b, shop.c TO `shop`.`d`", DEFAULT_DATABASE);
+    assert_eq!(ddl.kind, RenameTable);
+    assert_eq!(
+        ddl.renames,
+        [
+            TableRename {
+                from: table("app", "a"),
+                to: table("app", "b")
+            },
+            TableRename {
+                from: table("shop", "c"),
+                to: table("shop", "d")
+            },
+        ]
+    );
+    assert_eq!(
+        ddl.tables,
+        [
+            table("app", "a"),
+            table("app", "b"),
+            table("shop", "c"),
+            table("shop", "d")
+        ]
+    );
+
+    let ddl = classify_ddl("RENAME TABLES a TO b", DEFAULT_DATABASE);
+    assert_eq!(ddl.renames.len(), 1, "MySQL's RENAME TABLES");
+
+    for statement in [
+        "ALTER TABLE a RENAME b",
+        "ALTER TABLE a RENAME TO b",
+        "ALTER TABLE a RENAME AS b",
+        "alter table `a` rename to `app`.`b`",
+    ] {
+        let ddl = classify_ddl(statement, DEFAULT_DATABASE);
+        assert_eq!(ddl.kind, AlterTable, "{statement:?}");
+        assert_eq!(
+            ddl.renames,
+            [TableRename {
+                from: table("app", "a"),
+                to: table("app", "b")
+            }],
+            "{statement:?}"
+        );
+        assert_eq!(ddl.tables, [table("app", "a"), table("app", "b")], "{statement:?}");
+    }
+    for statement in [
+        "ALTER TABLE a RENAME COLUMN x TO y",
+        "ALTER TABLE a RENAME INDEX x TO y",
+        "ALTER TABLE a RENAME KEY x TO y",
+    ] {
+        let ddl = classify_ddl(statement, DEFAULT_DATABASE);
+        assert!(ddl.renames.is_empty(), "{statement:?}");
+        assert_eq!(ddl.tables, [table("app", "a")], "{statement:?}");
+    }
+}
+
+#[test]
+fn partition_operations_set_the_partition_flag() {
+    assert_cases(&[
+        (
+            "ALTER TABLE t ADD PARTITION (PARTITION p3 VALUES LESS THAN (2000))",
+            AlterTable,
+            &[("app", "t")],
+            PARTITION,
+        ),
+        (
+            "ALTER TABLE t DROP PARTITION p1, p2",
+            AlterTable,
+            &[("app", "t")],
+            PARTITION,
+        ),
+        (
+            "ALTER TABLE t TRUNCATE PARTITION p1",
+            AlterTable,
+            &[("app", "t")],
+            PARTITION,
+        ),
+        (
+            "ALTER TABLE t REORGANIZE PARTITION p1, p2 INTO (PARTITION p VALUES LESS THAN MAXVALUE)",
+            AlterTable,
+            &[("app", "t")],
+            PARTITION,
+        ),
+        (
+            "ALTER TABLE t COALESCE PARTITION 2",
+            AlterTable,
+            &[("app", "t")],
+            PARTITION,
+        ),
+        (
+            "ALTER TABLE t ANALYZE PARTITION ALL",
+            AlterTable,
+            &[("app", "t")],
+            PARTITION,
+        ),
+        (
+            "ALTER TABLE t REMOVE PARTITIONING",
+            AlterTable,
+            &[("app", "t")],
+            PARTITION,
+        ),
+        (
+            "ALTER TABLE t PARTITION BY HASH(id) PARTITIONS 4",
+            AlterTable,
+            &[("app", "t")],
+            PARTITION,
+        ),
+        (
+            "ALTER TABLE t ENGINE=InnoDB PARTITION BY KEY() PARTITIONS 2",
+            AlterTable,
+            &[("app", "t")],
+            PARTITION,
+        ),
+        (
+            "ALTER TABLE t EXCHANGE PARTITION p WITH TABLE shop.u WITHOUT VALIDATION",
+            AlterTable,
+            &[("app", "t"), ("shop", "u")],
+            PARTITION,
+        ),
+        (
+            "ALTER TABLE t CONVERT PARTITION p TO TABLE u",
+            AlterTable,
+            &[("app", "t"), ("app", "u")],
+            PARTITION,
+        ),
+        (
+            "ALTER TABLE t CONVERT TABLE u TO PARTITION p VALUES LESS THAN (10)",
+            AlterTable,
+            &[("app", "t"), ("app", "u")],
+            PARTITION,
+        ),
+        (
+            "ALTER TABLE t CONVERT TO CHARACTER SET utf8mb4",
+            AlterTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "ALTER TABLE t ADD COLUMN `partition` INT",
+            AlterTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "CREATE TABLE t (a INT) PARTITION BY HASH(a)",
+            CreateTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+    ]);
+}
+
+#[test]
+fn mariadb_syntax_is_read() {
+    assert_cases(&[
+        (
+            "CREATE OR REPLACE TABLE t (a INT)",
+            CreateTable,
+            &[("app", "t")],
+            OR_REPLACE,
+        ),
+        (
+            "CREATE OR REPLACE TEMPORARY TABLE t (a INT)",
+            CreateTable,
+            &[("app", "t")],
+            DdlFlags {
+                or_replace: true,
+                temporary: true,
+                ..NO_FLAGS
+            },
+        ),
+        (
+            "ALTER TABLE t WAIT 10 ADD COLUMN c INT",
+            AlterTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "ALTER TABLE t NOWAIT ADD COLUMN c INT",
+            AlterTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "ALTER ONLINE TABLE t ADD COLUMN c INT",
+            AlterTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "ALTER ONLINE IGNORE TABLE t ADD UNIQUE (c)",
+            AlterTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "ALTER IGNORE TABLE t ADD UNIQUE (c)",
+            AlterTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "ALTER TABLE IF EXISTS t ADD COLUMN IF NOT EXISTS c INT",
+            AlterTable,
+            &[("app", "t")],
+            IF_EXISTS,
+        ),
+        ("DROP TABLE t WAIT 5", DropTable, &[("app", "t")], NO_FLAGS),
+        (
+            "RENAME TABLE a WAIT 3 TO b",
+            RenameTable,
+            &[("app", "a"), ("app", "b")],
+            NO_FLAGS,
+        ),
+        (
+            "RENAME TABLE IF EXISTS a NOWAIT TO b",
+            RenameTable,
+            &[("app", "a"), ("app", "b")],
+            IF_EXISTS,
+        ),
+        ("TRUNCATE TABLE t WAIT 1", TruncateTable, &[("app", "t")], NO_FLAGS),
+        (
+            "CREATE OR REPLACE INDEX i ON t (a)",
+            CreateIndex,
+            &[("app", "t")],
+            OR_REPLACE,
+        ),
+        (
+            "CREATE INDEX IF NOT EXISTS i ON t (a)",
+            CreateIndex,
+            &[("app", "t")],
+            IF_NOT_EXISTS,
+        ),
+        ("CREATE VECTOR INDEX i ON t (v)", CreateIndex, &[("app", "t")], NO_FLAGS),
+        ("DROP INDEX IF EXISTS i ON t", DropIndex, &[("app", "t")], IF_EXISTS),
+        (
+            "CREATE OR REPLACE VIEW v AS SELECT 1",
+            CreateView,
+            &[("app", "v")],
+            OR_REPLACE,
+        ),
+        (
+            "CREATE VIEW IF NOT EXISTS v AS SELECT 1",
+            CreateView,
+            &[("app", "v")],
+            IF_NOT_EXISTS,
+        ),
+        (
+            "ALTER TABLE t ADD PERIOD FOR p(s, e)",
+            AlterTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "ALTER TABLE t ADD SYSTEM VERSIONING",
+            AlterTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "ALTER TABLE t DROP SYSTEM VERSIONING",
+            AlterTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+    ]);
+    let ddl = classify_ddl("ALTER TABLE t ADD PERIOD FOR p(s, e), DROP SYSTEM VERSIONING", "app");
+    assert!(ddl.column_changes.is_empty());
+}
+
+#[test]
+fn statements_the_server_writes_itself_are_read() {
+    assert_cases(&[
+        (
+            "DROP TABLE IF EXISTS `t` /* generated by server */",
+            DropTable,
+            &[("app", "t")],
+            IF_EXISTS,
+        ),
+        (
+            "DROP TABLE `shop`.`t1`,`shop`.`t2` /* generated by server */",
+            DropTable,
+            &[("shop", "t1"), ("shop", "t2")],
+            NO_FLAGS,
+        ),
+        (
+            "DROP TEMPORARY TABLE IF EXISTS `app`.`tmp` /* generated by server */",
+            DropTable,
+            &[("app", "tmp")],
+            DdlFlags {
+                temporary: true,
+                if_exists: true,
+                ..NO_FLAGS
+            },
+        ),
+        (
+            "CREATE TABLE `t` (\n  `a` int(11) DEFAULT NULL\n) ENGINE=InnoDB DEFAULT CHARSET=latin1",
+            CreateTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW `v` AS select 1 AS `1`",
+            CreateView,
+            &[("app", "v")],
+            NO_FLAGS,
+        ),
+        (
+            "ALTER ALGORITHM=MERGE DEFINER='root'@'%' SQL SECURITY INVOKER VIEW `shop`.`v` AS select 1",
+            AlterView,
+            &[("shop", "v")],
+            NO_FLAGS,
+        ),
+        (
+            "CREATE DEFINER=CURRENT_USER() VIEW v AS SELECT 1",
+            CreateView,
+            &[("app", "v")],
+            NO_FLAGS,
+        ),
+        (
+            "CREATE DEFINER = CURRENT_USER VIEW v AS SELECT 1",
+            CreateView,
+            &[("app", "v")],
+            NO_FLAGS,
+        ),
+        (
+            "CREATE DEFINER=root@127.0.0.1 VIEW v AS SELECT 1",
+            CreateView,
+            &[("app", "v")],
+            NO_FLAGS,
+        ),
+        (
+            "CREATE DEFINER=some_role VIEW v AS SELECT 1",
+            CreateView,
+            &[("app", "v")],
+            NO_FLAGS,
+        ),
+        (
+            "ALTER TABLE `t` ADD INDEX `i` (`a`), ALGORITHM=INPLACE, LOCK=NONE",
+            AlterTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+    ]);
+}
+
+#[test]
+fn alter_table_lists_its_column_changes() {
+    let ddl = classify_ddl(
+        "ALTER TABLE t ADD COLUMN a INT FIRST, ADD b VARCHAR(10) AFTER a, ADD COLUMN IF NOT EXISTS c INT, \
+         ADD (d INT, `e f` ENUM('x,y', 'z') DEFAULT 'x,y'), DROP COLUMN g, DROP h, DROP COLUMN IF EXISTS i, \
+         MODIFY j BIGINT, MODIFY COLUMN k TEXT, CHANGE l m INT, CHANGE COLUMN IF EXISTS n `o` INT, \
+         RENAME COLUMN p TO q, ALTER COLUMN r SET DEFAULT 1, ALTER s DROP DEFAULT, \
+         ADD INDEX ix (a), ADD UNIQUE KEY uk (b), ADD PRIMARY KEY (a), ADD CONSTRAINT fk FOREIGN KEY (a) REFERENCES u (id), \
+         ADD FULLTEXT (b), ADD SPATIAL INDEX (g), ADD CHECK (a > 0), DROP INDEX ix, DROP KEY uk, DROP PRIMARY KEY, \
+         DROP FOREIGN KEY fk, DROP CONSTRAINT c1, DROP CHECK c2, ALTER INDEX ix INVISIBLE, RENAME INDEX a TO b, \
+         ENGINE = InnoDB, AUTO_INCREMENT = 5",
+        DEFAULT_DATABASE,
+    );
+    let change = |action, column: &str, new_name: Option<&str>, conditional| ColumnChange {
+        action,
+        column: column.to_owned(),
+        new_name: new_name.map(str::to_owned),
+        conditional,
+    };
+    use ColumnAction::*;
+    assert_eq!(
+        ddl.column_changes,
+        [
+            change(Add, "a", None, false),
+            change(Add, "b", None, false),
+            change(Add, "c", None, true),
+            change(Add, "d", None, false),
+            change(Add, "e f", None, false),
+            change(Drop, "g", None, false),
+            change(Drop, "h", None, false),
+            change(Drop, "i", None, true),
+            change(Modify, "j", None, false),
+            change(Modify, "k", None, false),
+            change(Change, "l", Some("m"), false),
+            change(Change, "n", Some("o"), true),
+            change(Rename, "p", Some("q"), false),
+            change(Alter, "r", None, false),
+            change(Alter, "s", None, false),
+        ]
+    );
+    assert_eq!(ddl.flags, NO_FLAGS);
+    assert!(ddl.renames.is_empty());
+}
+
+#[test]
+fn index_statements_name_their_index() {
+    for (statement, kind, index) in [
+        ("CREATE INDEX `i``x` ON t (a)", CreateIndex, "i`x"),
+        ("CREATE ONLINE UNIQUE INDEX i ON t (a)", CreateIndex, "i"),
+        ("DROP INDEX i ON t", DropIndex, "i"),
+        ("DROP ONLINE INDEX i ON t", DropIndex, "i"),
+    ] {
+        let ddl = classify_ddl(statement, DEFAULT_DATABASE);
+        assert_eq!(ddl.kind, kind, "{statement:?}");
+        assert_eq!(ddl.index.as_deref(), Some(index), "{statement:?}");
+        assert_eq!(ddl.tables, [table("app", "t")], "{statement:?}");
+    }
+}
