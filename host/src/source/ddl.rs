@@ -31,7 +31,7 @@
 //! - databases: `CREATE|ALTER|DROP {DATABASE|SCHEMA}` (an `ALTER DATABASE` without a name is about
 //!   the default database);
 //! - tables: `CREATE [OR REPLACE] [TEMPORARY] TABLE [IF NOT EXISTS] t` (with `LIKE s`, `(LIKE s)`,
-//!   `[AS] SELECT ...`, or a definition), `ALTER [ONLINE|OFFLINE] [IGNORE] TABLE [IF EXISTS] t
+//!   `[AS] SELECT ...`, or a definition; MySQL's trailing `START TRANSACTION` is flagged), `ALTER [ONLINE|OFFLINE] [IGNORE] TABLE [IF EXISTS] t
 //!   [WAIT n|NOWAIT] ...`, `DROP [TEMPORARY] TABLE[S] [IF EXISTS] a, b`, `RENAME TABLE[S] a TO b, c TO
 //!   d`, `TRUNCATE [TABLE] t`;
 //! - indexes: `CREATE [OR REPLACE] [ONLINE|OFFLINE] [UNIQUE|FULLTEXT|SPATIAL|VECTOR] INDEX i ON t`,
@@ -177,6 +177,9 @@ pub struct DdlFlags {
     pub temporary: bool,
     /// An `ALTER TABLE` that adds, drops, reorganises, exchanges or (re)defines partitions.
     pub partition: bool,
+    /// `CREATE TABLE ... START TRANSACTION`: how MySQL >= 8.0.21 logs an atomic `CREATE TABLE ...
+    /// SELECT`. Unlike other DDL it does not commit: the rows and an XID of the same transaction follow.
+    pub starts_transaction: bool,
 }
 
 /// A table's old and new name.

@@ -77,6 +77,17 @@ impl<'a> Cursor<'a> {
         found
     }
 
+    /// True if the statement's last tokens are the bare words `keywords`.
+    pub(super) fn ends_with_keywords(&self, keywords: &[&str]) -> bool {
+        let Some(start) = self.tokens.len().checked_sub(keywords.len()) else {
+            return false;
+        };
+        self.tokens[start..]
+            .iter()
+            .zip(keywords)
+            .all(|(token, keyword)| token.is_keyword(keyword))
+    }
+
     pub(super) fn eat_if_exists(&mut self) -> bool {
         self.eat_keywords(&["IF", "EXISTS"])
     }

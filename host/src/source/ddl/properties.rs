@@ -139,7 +139,7 @@ fn statement_with(kind: DdlKind, tables: Vec<TableName>, flags: DdlFlags) -> Ddl
 
 fn create_table(default: String) -> impl Strategy<Value = Built> {
     (
-        any::<(bool, bool, bool)>(),
+        any::<(bool, bool, bool, bool)>(),
         table_ref(),
         0..5u8,
         table_ref(),
@@ -147,7 +147,7 @@ fn create_table(default: String) -> impl Strategy<Value = Built> {
         literal_text(),
     )
         .prop_map(
-            move |((or_replace, temporary, if_not_exists), table, body, source, columns, text)| {
+            move |((or_replace, temporary, if_not_exists, starts_transaction), table, body, source, columns, text)| {
                 let mut writer = Writer::default();
                 writer
                     .keywords("CREATE")
@@ -196,10 +196,12 @@ fn create_table(default: String) -> impl Strategy<Value = Built> {
                         writer.keywords("SELECT 1 FROM").table(&source);
                     }
                 }
+                writer.keywords_if(starts_transaction, "START TRANSACTION");
                 let flags = DdlFlags {
                     or_replace,
                     temporary,
                     if_not_exists,
+                    starts_transaction,
                     ..DdlFlags::default()
                 };
                 writer.built(ddl(statement_with(DdlKind::CreateTable, tables, flags)))

@@ -139,6 +139,7 @@ fn create_table(cursor: &mut Cursor) -> Option<DdlStatement> {
         cursor.eat_keyword("LIKE");
         statement.tables.push(cursor.table_name()?);
     }
+    statement.flags.starts_transaction = cursor.ends_with_keywords(&["START", "TRANSACTION"]);
     Some(statement)
 }
 

@@ -12,6 +12,7 @@ const NO_FLAGS: DdlFlags = DdlFlags {
     or_replace: false,
     temporary: false,
     partition: false,
+    starts_transaction: false,
 };
 const IF_EXISTS: DdlFlags = DdlFlags {
     if_exists: true,
@@ -272,6 +273,7 @@ fn comments_between_tokens_are_skipped() {
         ),
         ("DROP TABLE t -- trailing", DropTable, &[("app", "t")], NO_FLAGS),
         ("DROP TABLE t --", DropTable, &[("app", "t")], NO_FLAGS),
+        ("DROP TABLE t --\u{1}, u", DropTable, &[("app", "t")], NO_FLAGS),
         ("DROP TABLE t /* unterminated", DropTable, &[("app", "t")], NO_FLAGS),
         ("DROP/**/TABLE/***/t", DropTable, &[("app", "t")], NO_FLAGS),
         // `--` without a following space is two minus signs, not a comment.

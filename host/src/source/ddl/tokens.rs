@@ -72,9 +72,7 @@ impl Scanner<'_> {
                     self.open_executable_comments -= 1;
                     self.position += 2;
                 }
-                b'-' if self.peek(1) == Some(b'-') && self.peek(2).is_none_or(|next| next.is_ascii_whitespace()) => {
-                    self.skip_line()
-                }
+                b'-' if self.is_double_dash_comment() => self.skip_line(),
                 b'#' => self.skip_line(),
                 b'`' => {
                     let name = self.quoted(b'`', false);
@@ -121,6 +119,12 @@ impl Scanner<'_> {
         if version_length == 5 || version_length == 6 {
             self.position += version_length;
         }
+    }
+
+    /// At `-`: whether `--` starts a comment here, which takes a space or a control character (or
+    /// the end) after it; `a--b` is a minus a minus b.
+    fn is_double_dash_comment(&self) -> bool {
+        self.peek(1) == Some(b'-') && self.peek(2).is_none_or(|next| next == b' ' || next.is_ascii_control())
     }
 
     /// Skips a `-- ` or `#` comment up to the end of its line.
