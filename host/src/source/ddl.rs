@@ -38,6 +38,7 @@
 //!   `DROP INDEX [IF EXISTS] i ON t`;
 //! - views: `CREATE [OR REPLACE] [ALGORITHM=..] [DEFINER=..] [SQL SECURITY ..] VIEW v`, `ALTER ... VIEW
 //!   v`, `DROP VIEW [IF EXISTS] v, w`;
+//! - MariaDB's `SET STATEMENT var = value FOR statement`: read as the statement after `FOR`;
 //! - [`DdlKind::Other`]: users, roles and grants (`GRANT`, `REVOKE`, `CREATE USER`, `RENAME USER`,
 //!   `SET PASSWORD`, ...), routines, triggers, events, servers, tablespaces, sequences, plugins,
 //!   `SET`, `FLUSH`, and table maintenance (`ANALYZE|OPTIMIZE|REPAIR TABLE a, b`, whose tables are

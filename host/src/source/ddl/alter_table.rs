@@ -85,8 +85,8 @@ fn read_action(cursor: &mut Cursor, actions: &mut AlterTableActions) {
         return;
     };
     match verb.as_str() {
-        "ADD" => add(cursor, actions),
-        "DROP" => drop(cursor, actions),
+        "ADD" => add_action(cursor, actions),
+        "DROP" => drop_action(cursor, actions),
         "MODIFY" => {
             cursor.eat_keyword("COLUMN");
             column_change(cursor, actions, ColumnAction::Modify);
@@ -100,7 +100,7 @@ fn read_action(cursor: &mut Cursor, actions: &mut AlterTableActions) {
             cursor.eat_keyword("COLUMN");
             column_change(cursor, actions, ColumnAction::Alter);
         }
-        "RENAME" => rename(cursor, actions),
+        "RENAME" => rename_action(cursor, actions),
         "REMOVE" if cursor.eat_keyword("PARTITIONING") => actions.partition = true,
         "PARTITION" => actions.partition = true,
         // MariaDB: CONVERT TABLE u TO PARTITION p.
@@ -114,7 +114,7 @@ fn read_action(cursor: &mut Cursor, actions: &mut AlterTableActions) {
 
 /// After `ADD`: a column (`[COLUMN] [IF NOT EXISTS] c ...` or a parenthesised list of them), or an
 /// index, key, constraint, period or versioning, which is not a column change.
-fn add(cursor: &mut Cursor, actions: &mut AlterTableActions) {
+fn add_action(cursor: &mut Cursor, actions: &mut AlterTableActions) {
     let explicit_column = cursor.eat_keyword("COLUMN");
     if !explicit_column && is_not_a_column(cursor) {
         return;
@@ -135,7 +135,7 @@ fn add(cursor: &mut Cursor, actions: &mut AlterTableActions) {
 }
 
 /// After `DROP`: `[COLUMN] [IF EXISTS] c`, or an index, key, constraint, period or versioning.
-fn drop(cursor: &mut Cursor, actions: &mut AlterTableActions) {
+fn drop_action(cursor: &mut Cursor, actions: &mut AlterTableActions) {
     if !cursor.eat_keyword("COLUMN") && is_not_a_column(cursor) {
         return;
     }
@@ -143,7 +143,7 @@ fn drop(cursor: &mut Cursor, actions: &mut AlterTableActions) {
 }
 
 /// After `RENAME`: `COLUMN [IF EXISTS] a TO b`, `INDEX|KEY a TO b`, or the table's new name.
-fn rename(cursor: &mut Cursor, actions: &mut AlterTableActions) {
+fn rename_action(cursor: &mut Cursor, actions: &mut AlterTableActions) {
     if cursor.eat_keyword("COLUMN") {
         let conditional = cursor.eat_if_exists();
         let Some(column) = cursor.identifier() else {

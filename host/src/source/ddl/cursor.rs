@@ -31,6 +31,11 @@ impl<'a> Cursor<'a> {
         self.position = (self.position + count).min(self.tokens.len());
     }
 
+    /// The tokens from here to the end.
+    pub(super) fn rest(&self) -> &'a [Token] {
+        self.tokens.get(self.position..).unwrap_or_default()
+    }
+
     pub(super) fn is_at_end(&self) -> bool {
         self.position >= self.tokens.len()
     }

@@ -54,7 +54,7 @@ const MAINTENANCE_VERBS: &[&str] = &["ANALYZE", "OPTIMIZE", "REPAIR", "CHECK", "
 const INDEX_KINDS: &[&str] = &["UNIQUE", "FULLTEXT", "SPATIAL", "VECTOR"];
 
 pub(super) fn classify_tokens(tokens: &[Token], default_database: &str) -> Classified {
-    let mut cursor = Cursor::new(tokens, default_database);
+    let mut cursor = Cursor::new(without_statement_variables(tokens), default_database);
     let Some(verb) = cursor.next_keyword() else {
         return Classified::Ddl(DdlStatement::unknown());
     };
@@ -68,11 +68,11 @@ pub(super) fn classify_tokens(tokens: &[Token], default_database: &str) -> Class
         "INSERT" | "UPDATE" | "DELETE" | "REPLACE" => return Classified::NotDdl(NotDdl::DataChange),
         "LOAD" if cursor.is_any_keyword(0, &["DATA", "XML"]) => return Classified::NotDdl(NotDdl::DataChange),
         "LOAD" => Some(DdlStatement::new(DdlKind::Other)),
-        "CREATE" => create(&mut cursor),
-        "ALTER" => alter(&mut cursor),
-        "DROP" => drop(&mut cursor),
-        "RENAME" => rename(&mut cursor),
-        "TRUNCATE" => truncate(&mut cursor),
+        "CREATE" => create_statement(&mut cursor),
+        "ALTER" => alter_statement(&mut cursor),
+        "DROP" => drop_statement(&mut cursor),
+        "RENAME" => rename_statement(&mut cursor),
+        "TRUNCATE" => truncate_statement(&mut cursor),
         _ if MAINTENANCE_VERBS.contains(&verb.as_str()) => Some(table_maintenance(&mut cursor)),
         _ if OTHER_VERBS.contains(&verb.as_str()) => Some(DdlStatement::new(DdlKind::Other)),
         _ => None,
@@ -80,8 +80,22 @@ pub(super) fn classify_tokens(tokens: &[Token], default_database: &str) -> Class
     Classified::Ddl(statement.unwrap_or_else(DdlStatement::unknown))
 }
 
+/// The statement after MariaDB's `SET STATEMENT var = value [, ...] FOR` prefixes, if any.
+fn without_statement_variables(mut tokens: &[Token]) -> &[Token] {
+    while tokens.first().is_some_and(|token| token.is_keyword("SET"))
+        && tokens.get(1).is_some_and(|token| token.is_keyword("STATEMENT"))
+    {
+        let mut cursor = Cursor::new(tokens, "");
+        if !cursor.skip_past_keyword("FOR") {
+            break;
+        }
+        tokens = cursor.rest();
+    }
+    tokens
+}
+
 /// `CREATE [OR REPLACE] [modifiers] object ...`
-fn create(cursor: &mut Cursor) -> Option<DdlStatement> {
+fn create_statement(cursor: &mut Cursor) -> Option<DdlStatement> {
     let or_replace = cursor.eat_keywords(&["OR", "REPLACE"]);
     let mut temporary = false;
     loop {
@@ -170,7 +184,7 @@ fn skip_object_modifier(cursor: &mut Cursor) -> bool {
 }
 
 /// `ALTER [modifiers] object ...`
-fn alter(cursor: &mut Cursor) -> Option<DdlStatement> {
+fn alter_statement(cursor: &mut Cursor) -> Option<DdlStatement> {
     while cursor.eat_keyword("IGNORE") || skip_object_modifier(cursor) {}
     let object = cursor.next_keyword()?;
     match object.as_str() {
@@ -237,7 +251,7 @@ fn names_database(cursor: &Cursor) -> bool {
 }
 
 /// `DROP [TEMPORARY] [ONLINE|OFFLINE] object ...`
-fn drop(cursor: &mut Cursor) -> Option<DdlStatement> {
+fn drop_statement(cursor: &mut Cursor) -> Option<DdlStatement> {
     let mut temporary = false;
     loop {
         if cursor.eat_keyword("TEMPORARY") {
@@ -274,7 +288,7 @@ fn drop(cursor: &mut Cursor) -> Option<DdlStatement> {
 }
 
 /// `RENAME TABLE[S] [IF EXISTS] a [WAIT n|NOWAIT] TO b, c TO d`, or `RENAME USER ...`.
-fn rename(cursor: &mut Cursor) -> Option<DdlStatement> {
+fn rename_statement(cursor: &mut Cursor) -> Option<DdlStatement> {
     if cursor.eat_keyword("USER") {
         return Some(DdlStatement::new(DdlKind::Other));
     }
@@ -300,7 +314,7 @@ fn rename(cursor: &mut Cursor) -> Option<DdlStatement> {
 }
 
 /// `TRUNCATE [TABLE] t`
-fn truncate(cursor: &mut Cursor) -> Option<DdlStatement> {
+fn truncate_statement(cursor: &mut Cursor) -> Option<DdlStatement> {
     cursor.eat_keyword("TABLE");
     let mut statement = DdlStatement::new(DdlKind::TruncateTable);
     statement.tables.push(cursor.table_name()?);

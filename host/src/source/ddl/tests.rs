@@ -218,6 +218,7 @@ fn transaction_control_and_data_changes_are_not_ddl() {
         "DELETE FROM t",
         "REPLACE INTO t VALUES (1)",
         "LOAD DATA INFILE 'f' INTO TABLE t",
+        "SET STATEMENT sql_mode='' FOR INSERT INTO t VALUES (1)",
     ] {
         assert_eq!(
             classify(statement, DEFAULT_DATABASE),
@@ -776,6 +777,19 @@ fn mariadb_syntax_is_read() {
             IF_EXISTS,
         ),
         ("DROP TABLE t WAIT 5", DropTable, &[("app", "t")], NO_FLAGS),
+        (
+            "SET STATEMENT max_statement_time=60, sql_mode='' FOR ALTER TABLE t ADD c INT",
+            AlterTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        (
+            "SET STATEMENT a=1 FOR SET STATEMENT b=(SELECT 1) FOR DROP TABLE t",
+            DropTable,
+            &[("app", "t")],
+            NO_FLAGS,
+        ),
+        ("SET STATEMENT a=1", Other, &[], NO_FLAGS),
         (
             "RENAME TABLE a WAIT 3 TO b",
             RenameTable,
