@@ -59,6 +59,13 @@ pub struct RawMetrics {
     /// The address to listen on. Loopback by default: expose it deliberately.
     #[serde(default = "default_metrics_address")]
     pub address: String,
+    /// `/ready` answers 503 while the stream is further behind the source than this.
+    #[serde(default = "default_ready_max_lag_seconds")]
+    pub ready_max_lag_seconds: u64,
+}
+
+fn default_ready_max_lag_seconds() -> u64 {
+    crate::metrics::DEFAULT_READY_MAX_LAG_SECONDS as u64
 }
 
 impl Default for RawMetrics {
@@ -66,6 +73,7 @@ impl Default for RawMetrics {
         Self {
             enabled: true,
             address: default_metrics_address(),
+            ready_max_lag_seconds: default_ready_max_lag_seconds(),
         }
     }
 }
@@ -547,6 +555,8 @@ pub struct Config {
     pub plugins: Vec<PluginConfig>,
     /// Where metrics are served; `None` when disabled.
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// `/ready` needs the source lag under this.
+    pub ready_max_lag_seconds: u64,
     /// Record the changes entering the plugin chain to this file (`sluice run --record`).
     pub record_changes: Option<PathBuf>,
 }
@@ -759,6 +769,7 @@ impl Config {
             },
             plugins,
             metrics_address,
+            ready_max_lag_seconds: raw.metrics.ready_max_lag_seconds,
             record_changes: None,
         })
     }

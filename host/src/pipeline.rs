@@ -133,7 +133,7 @@ enum Pending {
 
 /// Runs the pipeline until `shutdown` fires (returns `Ok`) or a stage fails.
 pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError> {
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::with_ready_max_lag(config.ready_max_lag_seconds as f64));
     let _endpoint = match config.metrics_address {
         Some(address) => {
             let endpoint = Endpoint::bind(address).await?;
@@ -270,6 +270,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         Arc::from(config.kafka.topic.as_str()),
         checkpoint.next_record_id,
         heartbeats,
+        metrics.clone(),
         routed_rx,
         outgoing_tx,
     ));
@@ -289,6 +290,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
             checkpoint_interval,
             config.pipeline.max_in_flight,
             drain,
+            metrics.clone(),
             pending_rx,
         ));
     }
@@ -352,6 +354,7 @@ async fn run_encoder(
     default_topic: Arc<str>,
     mut next_record_id: i64,
     mut heartbeats: Option<HeartbeatSchedule>,
+    metrics: Arc<Metrics>,
     mut input: mpsc::Receiver<Vec<Routed>>,
     output: mpsc::Sender<Vec<Outgoing>>,
 ) -> Result<(), RunError> {
@@ -372,6 +375,12 @@ async fn run_encoder(
                 Vec::new()
             }
         };
+        metrics
+            .stream
+            .count_batch(batch.iter().filter_map(|routed| match routed {
+                Routed::Row(row) => Some(&row.change),
+                _ => None,
+            }));
         let mut outgoing = Vec::with_capacity(batch.len() + 2);
         for routed in batch {
             match routed {
@@ -433,6 +442,14 @@ async fn run_encoder(
         if outgoing.is_empty() {
             continue;
         }
+        let (messages, bytes) = outgoing.iter().fold((0, 0), |(messages, bytes), next| match next {
+            Outgoing::Message(message) => (
+                messages + 1,
+                bytes + message.payload.len() + message.key.as_ref().map_or(0, Vec::len),
+            ),
+            Outgoing::Commit(_) => (messages, bytes),
+        });
+        metrics.stream.sent(messages, bytes as u64);
         if output.send(outgoing).await.is_err() {
             break;
         }
@@ -521,6 +538,7 @@ struct Acknowledger {
     max_in_flight: usize,
     /// Held until every delivery was awaited: dropping it would purge messages in flight.
     producer: Option<KafkaSink>,
+    metrics: Arc<Metrics>,
 }
 
 impl Acknowledger {
@@ -582,6 +600,7 @@ impl Acknowledger {
         if self.acknowledged != self.stored {
             self.store.store(&self.acknowledged)?;
             self.stored = self.acknowledged.clone();
+            self.metrics.stream.checkpoint_written(&self.stored.position);
         }
         Ok(())
     }
@@ -614,6 +633,7 @@ async fn run_acknowledger(
     interval: Duration,
     max_in_flight: usize,
     drain: DrainDeadline,
+    metrics: Arc<Metrics>,
     mut pending: mpsc::Receiver<Pending>,
 ) -> Result<(), RunError> {
     let mut state = Acknowledger {
@@ -623,6 +643,7 @@ async fn run_acknowledger(
         outstanding: VecDeque::new(),
         max_in_flight,
         producer: None,
+        metrics,
     };
     let timeout = drain.timeout;
     let deadline = drain.passed();
@@ -657,6 +678,7 @@ async fn run_acknowledger(
                     _ = &mut deadline => Step::TimedOut,
                 }
             };
+            state.metrics.stream.set_in_flight(state.outstanding.len());
             match step {
                 Step::Continue => continue,
                 Step::Finished => break,

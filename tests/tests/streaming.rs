@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use sluice_tests::daemon::{
     DecodedRecord, PluginEntry, RunningDaemon, config_toml, current_position, decode_record, reference_schema,
+    with_metrics_address,
 };
-use sluice_tests::harness::{Broker, MariaDb, consume, list_topics};
+use sluice_tests::harness::{Broker, MariaDb, consume, http_get, list_topics, metric_value};
 
 const CONSUME_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -67,6 +68,7 @@ async fn a_transaction_streams_through_the_plugin_into_kafka_as_dts_avro() -> an
         "sluice.unrouted",
         &[router_plugin().await?],
     ) + "\n[snapshot]\nmode = \"never\"\n";
+    let (config, metrics_address) = with_metrics_address(&config)?;
     let daemon = RunningDaemon::start(&config, state.path())?;
 
     db.execute_all(&[
@@ -142,6 +144,36 @@ async fn a_transaction_streams_through_the_plugin_into_kafka_as_dts_avro() -> an
     )
     .await?;
     assert!(unrouted.is_empty(), "changes went to the default topic: {unrouted:?}");
+
+    // The stream's metrics: changes by table and operation (the dropped table's are not published),
+    // what went to Kafka, the lag, and the checkpoint once written.
+    let (status, metrics) = http_get(&metrics_address, "/metrics").await?;
+    assert_eq!(status, 200);
+    let changes = |operation: &str| {
+        metric_value(
+            &metrics,
+            &format!("sluice_changes_total{{table=\"shop.orders\",operation=\"{operation}\"}}"),
+        )
+    };
+    assert_eq!(
+        (changes("INSERT"), changes("UPDATE"), changes("DELETE")),
+        (Some(2.0), Some(1.0), Some(1.0)),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("shop.audit_log"), "{metrics}");
+    assert_eq!(
+        metric_value(&metrics, "sluice_messages_out_total"),
+        Some(4.0),
+        "{metrics}"
+    );
+    assert!(metric_value(&metrics, "sluice_bytes_out_total").is_some_and(|bytes| bytes > 4.0 * 100.0));
+    assert!(metric_value(&metrics, "sluice_source_lag_seconds").is_some_and(|lag| (0.0..120.0).contains(&lag)));
+    assert!(metric_value(&metrics, "sluice_kafka_in_flight").is_some());
+    assert!(
+        metric_value(&metrics, "sluice_checkpoint_binlog_offset").is_some_and(|offset| offset > 4.0),
+        "{metrics}"
+    );
+    assert_eq!(http_get(&metrics_address, "/ready").await?.0, 200);
 
     assert!(!daemon.has_stopped(), "the daemon stopped while streaming");
     daemon.stop().await?;

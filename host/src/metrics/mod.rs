@@ -8,6 +8,7 @@
 //! Names follow Prometheus conventions: `sluice_` prefix, `_total` for counters, base units.
 
 pub mod endpoint;
+pub mod stream;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -18,6 +19,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::change::TableName;
+
+/// How far behind the source `/ready` still reports ready, unless `metrics.ready_max_lag_seconds` says.
+pub const DEFAULT_READY_MAX_LAG_SECONDS: f64 = 300.0;
 
 /// The `table` label: `database.table`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -37,8 +41,11 @@ impl From<&TableName> for TableLabel {
 pub struct Metrics {
     registry: Registry,
     ready: AtomicBool,
+    /// `/ready` also needs the source lag under this many seconds.
+    ready_max_lag_seconds: f64,
     pub snapshot: SnapshotMetrics,
     pub plugins: PluginMetrics,
+    pub stream: stream::StreamMetrics,
 }
 
 /// The `plugin` label.
@@ -123,7 +130,14 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
+        Self::with_ready_max_lag(DEFAULT_READY_MAX_LAG_SECONDS)
+    }
+
+    /// Metrics whose `/ready` requires the source lag under `seconds`.
+    pub fn with_ready_max_lag(seconds: f64) -> Self {
         let mut registry = Registry::with_prefix("sluice");
+        let stream = stream::StreamMetrics::default();
+        stream.register(&mut registry);
         let snapshot = SnapshotMetrics::default();
         snapshot.register(registry.sub_registry_with_prefix("snapshot"));
         let plugins = PluginMetrics::default();
@@ -131,13 +145,16 @@ impl Metrics {
         Self {
             registry,
             ready: AtomicBool::new(false),
+            ready_max_lag_seconds: seconds,
             snapshot,
             plugins,
+            stream,
         }
     }
 
     /// The registry in the Prometheus text exposition format.
     pub fn render(&self) -> String {
+        self.stream.refresh_lag();
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
         text
@@ -148,8 +165,14 @@ impl Metrics {
         self.ready.store(ready, Ordering::Relaxed);
     }
 
+    /// Streaming, and not further behind the source than the configured lag.
     pub fn is_ready(&self) -> bool {
+        self.stream.refresh_lag();
         self.ready.load(Ordering::Relaxed)
+            && self
+                .stream
+                .lag_seconds()
+                .is_none_or(|lag| lag <= self.ready_max_lag_seconds)
     }
 }
 
