@@ -12,8 +12,10 @@ use crate::source::SourceError;
 
 /// Exit codes, documented in the README.
 pub mod exit_code {
-    /// A failure not listed below.
+    /// A failure not listed below; for `sluice check`, a check failed.
     pub const FAILURE: u8 = 1;
+    /// `sluice check`: at least one check failed.
+    pub const CHECK_FAILED: u8 = FAILURE;
     /// The config file is missing, malformed or invalid.
     pub const CONFIG: u8 = 2;
     /// The source server is unusable as configured (settings, login, undecodable table).
@@ -43,7 +45,19 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Stream changes from the source into Kafka until stopped (SIGINT or SIGTERM).
+    /// Check the setup without streaming: the source server, the broker and the plugins, one
+    /// PASS/WARN/FAIL line each with a fix for each problem. Exits 0 when nothing failed, 1 when a
+    /// check failed, 2 when the config itself is invalid.
+    Check {
+        /// The TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stream changes from the source into Kafka until stopped (SIGINT or SIGTERM). Runs the checks
+    /// of `sluice check` first; a failed one stops it before streaming.
     Run {
         /// The TOML config file.
         #[arg(long, short)]
@@ -85,9 +99,10 @@ pub enum PluginCommand {
     },
 }
 
-fn init_tracing() {
+/// Sets up logging to stderr; `SLUICE_LOG` filters, else `default_filter`.
+fn init_tracing(default_filter: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -101,8 +116,14 @@ fn init_tracing() {
 /// Entry point of the `sluice` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // The check's report goes to stdout; its log only says what went wrong underneath.
+    init_tracing(if matches!(cli.command, Command::Check { .. }) {
+        "warn"
+    } else {
+        "info"
+    });
     match cli.command {
+        Command::Check { config, json } => check_command(&config, json),
         Command::Run { config, record } => run_command(&config, record),
         Command::Plugin {
             command:
@@ -154,6 +175,31 @@ fn plugin_test_command(
     }
 }
 
+fn check_command(path: &std::path::Path, json: bool) -> ExitCode {
+    let config = match Config::from_file(path) {
+        Ok(config) => config,
+        Err(error) => return fail(exit_code::CONFIG, &error),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(exit_code::FAILURE, &error),
+    };
+    let report = runtime.block_on(crate::check::run_all(&config));
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none();
+    let text = if json {
+        crate::check::render::json(&report) + "\n"
+    } else {
+        crate::check::render::table(&report, colour)
+    };
+    print!("{text}");
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit_code::CHECK_FAILED)
+    }
+}
+
 fn run_command(path: &std::path::Path, record: Option<PathBuf>) -> ExitCode {
     let mut config = match Config::from_file(path) {
         Ok(config) => config,
@@ -198,6 +244,11 @@ fn run_error_code(error: &RunError) -> u8 {
         RunError::Encode(_) => exit_code::FAILURE,
         RunError::Sink(_) | RunError::Checkpoint(_) => exit_code::SINK,
         RunError::Metrics(_) | RunError::Record { .. } => exit_code::CONFIG,
+        RunError::Precheck(failed) => match failed.area {
+            crate::check::Area::Source => exit_code::SOURCE,
+            crate::check::Area::Broker => exit_code::SINK,
+            crate::check::Area::Plugin => exit_code::PLUGIN,
+        },
         RunError::ShutdownTimeout { .. } => exit_code::SHUTDOWN_TIMEOUT,
     }
 }

@@ -415,6 +415,12 @@ impl TablePattern {
         Ok(Self { text: text.to_owned() })
     }
 
+    /// The database part when it names one database (no `*`), e.g. `shop` of `shop.order*`.
+    pub fn literal_database(&self) -> Option<&str> {
+        let (database, _) = self.text.split_once('.')?;
+        (!database.contains('*')).then_some(database)
+    }
+
     pub fn matches(&self, database: &str, table: &str) -> bool {
         let mut name = String::with_capacity(database.len() + table.len() + 1);
         name.push_str(database);
@@ -1002,5 +1008,7 @@ mod tests {
         assert!(any.matches("a", "audit_log"));
         assert!(!any.matches("a", "audit_logs"));
         assert!(TablePattern::parse("nodot").is_err());
+        assert_eq!(pattern.literal_database(), Some("shop"));
+        assert_eq!(any.literal_database(), None);
     }
 }

@@ -4,6 +4,7 @@
 //! [`pipeline`]. `ARCHITECTURE.md` at the repository root is the guided tour.
 
 pub mod change;
+pub mod check;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;

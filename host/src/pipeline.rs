@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::change::Change;
+use crate::check::{self, Area, PrecheckFailed, Purpose};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
 use crate::config::{Config, Delivery, SnapshotMode};
 use crate::encode::dts_avro::DtsAvroEncoder;
@@ -49,7 +50,7 @@ use crate::source::binlog::SnapshotHandoff;
 use crate::source::connect::{connect_with_retry, metadata_pool};
 use crate::source::gtid::GtidSet;
 use crate::source::position::{BinlogPosition, StreamPoint};
-use crate::source::preconditions::{ServerSettings, ensure_streamable};
+use crate::source::preconditions::ServerSettings;
 use crate::source::schema::SchemaCatalog;
 use crate::source::snapshot::coordinator::SnapshotCoordinator;
 use crate::source::snapshot::progress::{ProgressUpdate, TableProgress, apply as apply_progress};
@@ -70,6 +71,9 @@ pub enum RunError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Metrics(#[from] EndpointError),
+    /// A check of the precheck failed before streaming (its area chooses the exit code).
+    #[error(transparent)]
+    Precheck(#[from] PrecheckFailed),
     #[error("cannot create the record file `{path}` (given with --record): {source}")]
     Record {
         path: std::path::PathBuf,
@@ -154,8 +158,10 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
     let Some(mut conn) = connect_with_retry(&config.source, "settings check", &mut shutdown).await? else {
         return Ok(());
     };
+    // The precheck's source checks, on this connection: a FAIL stops here, a WARN is logged.
     let settings = ServerSettings::fetch(&mut conn).await?;
-    ensure_streamable(&settings).map_err(SourceError::from)?;
+    let results = check::source::check_server(&mut conn, &settings, &config, Purpose::Startup).await;
+    check::report::gate(Area::Source, &results)?;
     tracing::info!(server = %config.source.address(), version = %settings.version, "source server is streamable");
 
     let store = CheckpointStore::new(&config.checkpoint.path);
@@ -167,6 +173,10 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         if !transactional.wait_until_reachable(&mut shutdown).await {
             return Ok(());
         }
+        check::report::gate(
+            Area::Broker,
+            &check::broker::topics_through(&transactional, &config).await,
+        )?;
         transactional::prepare(&transactional, &config.kafka, &store).await?;
         sink = Some(transactional);
     }
@@ -181,6 +191,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
             if !sink.wait_until_reachable(&mut shutdown).await {
                 return Ok(());
             }
+            check::report::gate(Area::Broker, &check::broker::topics_through(&sink, &config).await)?;
             sink
         }
     };

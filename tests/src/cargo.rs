@@ -94,6 +94,42 @@ pub fn sluice_binary() -> anyhow::Result<PathBuf> {
     })
 }
 
+/// The `sluice` binary built from this checkout's sources. Checkouts sharing `CARGO_TARGET_DIR` share
+/// cargo's output paths and fingerprints too, so a build another checkout made after this one's last
+/// edit counts as fresh here. Its debug info names the directory it was compiled in; when that is
+/// not this checkout, the main source is touched so cargo builds this checkout's binary again.
+pub fn sluice_binary_of_this_checkout() -> anyhow::Result<PathBuf> {
+    let built = sluice_binary()?;
+    if compiled_here(&built)? {
+        return Ok(built);
+    }
+    let main_source = repository_root().join("host/src/main.rs");
+    std::fs::File::options()
+        .append(true)
+        .open(&main_source)
+        .and_then(|file| file.set_modified(std::time::SystemTime::now()))
+        .with_context(|| format!("touching {}", main_source.display()))?;
+    let rebuilt = build_artifact(&["-p", "sluice", "--bin", "sluice", "--quiet"], "sluice", |file| {
+        Path::new(file).file_name().is_some_and(|name| name == "sluice")
+    })?;
+    if !compiled_here(&rebuilt)? {
+        bail!(
+            "`{}` was not built from this checkout even after a rebuild",
+            rebuilt.display()
+        );
+    }
+    Ok(rebuilt)
+}
+
+/// Whether the binary's debug info names this checkout's directory.
+fn compiled_here(binary: &Path) -> anyhow::Result<bool> {
+    let bytes = std::fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
+    let root = repository_root();
+    let needle = root.to_string_lossy();
+    let needle = needle.as_bytes();
+    Ok(bytes.windows(needle.len()).any(|window| window == needle))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -513,6 +513,26 @@ impl Drop for DaemonProcess {
     }
 }
 
+/// What a `sluice` command that ran to its end printed.
+pub struct CommandOutput {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the daemon binary with `args` (e.g. `check --config FILE`) to its end.
+pub fn run_sluice(args: &[&std::ffi::OsStr]) -> anyhow::Result<CommandOutput> {
+    let output = std::process::Command::new(private_sluice_binary()?)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    Ok(CommandOutput {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
 /// The daemon binary, linked once per test process out of the shared target directory to a path of
 /// this checkout's own, so that a build from another checkout (which shares `CARGO_TARGET_DIR` and
 /// relinks `target/debug/sluice`) cannot swap it under a running test. A hard link costs no space;
@@ -523,7 +543,7 @@ fn private_sluice_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = linked.as_ref() {
         return Ok(path.clone());
     }
-    let built = crate::cargo::sluice_binary()?;
+    let built = crate::cargo::sluice_binary_of_this_checkout()?;
     let checkout = {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();

@@ -1,0 +1,248 @@
+//! Checks of the Kafka side: does a broker answer, and does every topic sluice publishes to by
+//! configuration exist or may it be created.
+//!
+//! One metadata request answers both. `sluice check` makes it with a fresh client and a short timeout
+//! ([`run`]); `sluice run` first waits for the broker as it always did, then asks through its own
+//! producer ([`topics_through`]).
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::client::{Client, ClientContext};
+use rdkafka::producer::{BaseProducer, Producer};
+
+use crate::check::report::{Area, CheckResult};
+use crate::config::{Config, Delivery, OversizedPolicy};
+use crate::plugin::FailurePolicy;
+use crate::sink::kafka::KafkaSink;
+
+const AREA: Area = Area::Broker;
+
+/// How long `sluice check` waits for a broker's metadata answer.
+pub const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One topic as the broker's metadata lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedTopic {
+    pub name: String,
+    pub partitions: usize,
+    /// The broker's error for the topic (e.g. unknown topic), if any.
+    pub error: Option<String>,
+}
+
+/// What a metadata request returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub brokers: usize,
+    pub topics: Vec<ListedTopic>,
+}
+
+fn fetch_listing<C: ClientContext>(client: &Client<C>, timeout: Duration) -> Result<Listing, String> {
+    let metadata = client
+        .fetch_metadata(None, timeout)
+        .map_err(|error| error.to_string())?;
+    Ok(Listing {
+        brokers: metadata.brokers().len(),
+        topics: metadata
+            .topics()
+            .iter()
+            .map(|topic| ListedTopic {
+                name: topic.name().to_owned(),
+                partitions: topic.partitions().len(),
+                error: topic.error().map(|code| format!("{code:?}")),
+            })
+            .collect(),
+    })
+}
+
+/// Asks the broker for its metadata once, within [`METADATA_TIMEOUT`], and checks the topics.
+pub async fn run(config: &Config) -> Vec<CheckResult> {
+    let kafka = &config.kafka;
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", &kafka.bootstrap_servers);
+    for (key, value) in &kafka.options {
+        client.set(key, value);
+    }
+    let answer = tokio::task::spawn_blocking(move || {
+        let producer: BaseProducer = client
+            .create()
+            .map_err(|error| format!("cannot create a Kafka client: {error}"))?;
+        fetch_listing(producer.client(), METADATA_TIMEOUT)
+    })
+    .await
+    .unwrap_or_else(|error| Err(error.to_string()));
+    let servers = &kafka.bootstrap_servers;
+    match answer {
+        Ok(listing) => {
+            let mut results = vec![CheckResult::pass(
+                AREA,
+                "Kafka broker",
+                format!(
+                    "kafka.bootstrap_servers = {servers} answered: {} broker{} in the cluster",
+                    listing.brokers,
+                    if listing.brokers == 1 { "" } else { "s" }
+                ),
+            )];
+            results.extend(topic_results(&listing, config));
+            results
+        }
+        Err(error) => {
+            let mut results = vec![CheckResult::fail(
+                AREA,
+                "Kafka broker",
+                format!(
+                    "no broker at kafka.bootstrap_servers = {servers} answered within {} s: {error}",
+                    METADATA_TIMEOUT.as_secs()
+                ),
+                "check kafka.bootstrap_servers, that the broker runs and is reachable from here, and the security \
+                 settings in kafka.options",
+            )];
+            results.extend(
+                wanted_topics(config)
+                    .into_iter()
+                    .map(|(topic, _)| CheckResult::skip(AREA, format!("topic `{topic}`"), "no broker answered")),
+            );
+            results
+        }
+    }
+}
+
+/// The topic checks of `sluice run`, asked through its producer once the broker answered.
+pub async fn topics_through(sink: &KafkaSink, config: &Config) -> Vec<CheckResult> {
+    let producer = sink.producer().clone();
+    let answer = tokio::task::spawn_blocking(move || fetch_listing(producer.client(), METADATA_TIMEOUT))
+        .await
+        .unwrap_or_else(|error| Err(error.to_string()));
+    match answer {
+        Ok(listing) => topic_results(&listing, config),
+        // The broker answered a moment ago; a hiccup now is for the sink's own retries to ride out.
+        Err(error) => vec![CheckResult::warn(
+            AREA,
+            "topics",
+            format!("could not list the topics: {error}"),
+            "check the broker; missing topics are created when first used if kafka.create_topics = true",
+        )],
+    }
+}
+
+/// Every topic the config names, with the key that names it.
+fn wanted_topics(config: &Config) -> Vec<(String, String)> {
+    let mut topics = vec![(config.kafka.topic.clone(), "kafka.topic".to_owned())];
+    if let OversizedPolicy::DeadLetter { topic } = &config.kafka.oversized {
+        topics.push((topic.clone(), "kafka.oversized_dead_letter_topic".to_owned()));
+    }
+    if config.kafka.delivery == Delivery::Transactional {
+        topics.push((
+            config.kafka.checkpoint_topic.clone(),
+            "kafka.checkpoint_topic".to_owned(),
+        ));
+    }
+    for (index, plugin) in config.plugins.iter().enumerate() {
+        if let FailurePolicy::DeadLetter { topic } = &plugin.on_failure {
+            topics.push((topic.clone(), format!("plugins[{index}].dead_letter_topic")));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    topics.retain(|(topic, _)| seen.insert(topic.clone()));
+    topics
+}
+
+/// Per configured topic: it exists, or will be created, or is missing for good.
+pub fn topic_results(listing: &Listing, config: &Config) -> Vec<CheckResult> {
+    wanted_topics(config)
+        .into_iter()
+        .map(|(topic, key)| {
+            let name = format!("topic `{topic}`");
+            let listed = listing
+                .topics
+                .iter()
+                .find(|listed| listed.name == topic && listed.error.is_none() && listed.partitions > 0);
+            match listed {
+                Some(listed) => CheckResult::pass(
+                    AREA,
+                    name,
+                    format!(
+                        "exists ({key}), {} partition{}",
+                        listed.partitions,
+                        if listed.partitions == 1 { "" } else { "s" }
+                    ),
+                ),
+                None if config.kafka.create_topics => CheckResult::pass(
+                    AREA,
+                    name,
+                    format!(
+                        "does not exist yet ({key}); will be created when first used (kafka.create_topics), with \
+                         {} partition{} and replication factor {}",
+                        config.kafka.topic_partitions,
+                        if config.kafka.topic_partitions == 1 { "" } else { "s" },
+                        config.kafka.topic_replication
+                    ),
+                ),
+                None => CheckResult::fail(
+                    AREA,
+                    name,
+                    format!("does not exist ({key}) and kafka.create_topics = false"),
+                    format!("create topic `{topic}` on the broker, or set kafka.create_topics = true"),
+                ),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Status;
+
+    fn config(extra_kafka: &str) -> Config {
+        let text = format!(
+            "[source]\nhost = \"h\"\nuser = \"u\"\nserver_id = 7\ntables = [\"shop.*\"]\n\
+             [kafka]\nbootstrap_servers = \"b:9092\"\ntopic = \"changes\"\n{extra_kafka}\n\
+             [checkpoint]\npath = \"c.json\"\n"
+        );
+        Config::from_toml_str(&text, std::path::Path::new(".")).unwrap()
+    }
+
+    fn listing(topics: &[(&str, usize)]) -> Listing {
+        Listing {
+            brokers: 1,
+            topics: topics
+                .iter()
+                .map(|(name, partitions)| ListedTopic {
+                    name: (*name).to_owned(),
+                    partitions: *partitions,
+                    error: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn an_existing_topic_passes_and_a_missing_one_passes_only_if_it_may_be_created() {
+        let existing = topic_results(&listing(&[("changes", 3)]), &config(""));
+        assert_eq!(existing[0].status, Status::Pass);
+        assert!(existing[0].detail.contains("3 partitions"));
+        let created = topic_results(&listing(&[]), &config(""));
+        assert_eq!(created[0].status, Status::Pass);
+        assert!(created[0].detail.contains("will be created"));
+        let missing = topic_results(&listing(&[]), &config("create_topics = false"));
+        assert_eq!(missing[0].status, Status::Fail);
+        assert!(
+            missing[0]
+                .fix
+                .as_deref()
+                .unwrap()
+                .contains("kafka.create_topics = true")
+        );
+    }
+
+    #[test]
+    fn dead_letter_topics_are_checked_too() {
+        let config =
+            config("create_topics = false\noversized_message = \"dead_letter\"\noversized_dead_letter_topic = \"big\"");
+        let results = topic_results(&listing(&[("changes", 1)]), &config);
+        assert_eq!(results.len(), 2);
+        assert_eq!(results[1].name, "topic `big`");
+        assert_eq!(results[1].status, Status::Fail);
+    }
+}
