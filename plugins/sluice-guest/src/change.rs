@@ -7,34 +7,41 @@ use crate::values::Value;
 #[derive(Clone, Copy, Debug)]
 pub struct Image<'a> {
     data: &'a [u8],
-    /// Where each carried value starts in `data`.
-    offsets: &'a [u32],
+    /// Where each carried value starts in `data`: a little-endian u32 each.
+    offsets: &'a [u8],
 }
 
 impl<'a> Image<'a> {
-    pub(crate) fn new(data: &'a [u8], offsets: &'a [u32]) -> Image<'a> {
+    pub(crate) fn new(data: &'a [u8], offsets: &'a [u8]) -> Image<'a> {
         Image { data, offsets }
     }
 
     /// How many values it carries: as many as the table's `carried` columns, or none if absent.
     pub fn len(&self) -> usize {
-        self.offsets.len()
+        self.offsets.len() / 4
     }
 
     pub fn is_empty(&self) -> bool {
         self.offsets.is_empty()
     }
 
+    /// Where the value at `position` starts in `data`.
+    fn start(&self, position: usize) -> Option<usize> {
+        let at = position.checked_mul(4)?;
+        let word = self.offsets.get(at..at + 4)?;
+        Some(u32::from_le_bytes([word[0], word[1], word[2], word[3]]) as usize)
+    }
+
     /// The value at `position` of the table's `carried` order, decoded now.
     pub fn get(&self, position: usize) -> Option<Value<'a>> {
-        let start = *self.offsets.get(position)? as usize;
-        Value::decode(self.data.get(start..)?)
+        Value::decode(self.data.get(self.start(position)?..)?)
     }
 
     /// Whether the value at `position` is SQL NULL, read without decoding the value.
     pub fn is_null(&self, position: usize) -> Option<bool> {
-        let start = *self.offsets.get(position)? as usize;
-        self.data.get(start).map(|&kind| kind == crate::values::NULL_KIND)
+        self.data
+            .get(self.start(position)?)
+            .map(|&kind| kind == crate::values::NULL_KIND)
     }
 
     /// Every carried value, in the table's `carried` order.

@@ -1,6 +1,6 @@
 //! Write a sluice plugin in Rust as plain functions over plain types.
 //!
-//! A sluice plugin is a WebAssembly component of the `full-plugin` world of `sluice:plugin@0.3.0`
+//! A sluice plugin is a WebAssembly component of the `full-plugin` world of `sluice:plugin@0.4.0`
 //! (`wit/plugin.wit`). This crate owns the `wit_bindgen::generate!` of that world, so a plugin crate
 //! does not deal with the generated glue at all. An author:
 //!
