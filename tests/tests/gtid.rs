@@ -13,7 +13,8 @@ const TOPIC: &str = "items";
 
 async fn insert_items(db: &MariaDb, ids: std::ops::RangeInclusive<i64>) -> anyhow::Result<()> {
     for id in ids {
-        db.execute(&format!("INSERT INTO shop.items VALUES ({id}, 'item {id}')")).await?;
+        db.execute(&format!("INSERT INTO shop.items VALUES ({id}, 'item {id}')"))
+            .await?;
     }
     Ok(())
 }
@@ -56,7 +57,9 @@ async fn after_a_failover_to_a_replica_the_stream_continues_by_gtid() -> anyhow:
     let (primary, replica, broker) = (primary?, replica?, broker?);
 
     // Replicate by GTID from the primary's present state on (both servers created the same user).
-    let primary_state = query_text(&primary, "SELECT @@GLOBAL.gtid_binlog_pos").await?.unwrap_or_default();
+    let primary_state = query_text(&primary, "SELECT @@GLOBAL.gtid_binlog_pos")
+        .await?
+        .unwrap_or_default();
     let (user, password) = primary.replication_user();
     replica
         .execute_all(&[
@@ -90,15 +93,25 @@ async fn after_a_failover_to_a_replica_the_stream_continues_by_gtid() -> anyhow:
     let stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&checkpoint)?)?;
     let (position, gtid) = (
         stored["position"].as_str().context("a position")?.to_owned(),
-        stored["gtid"].as_str().context("the checkpoint names its point by GTID")?.to_owned(),
+        stored["gtid"]
+            .as_str()
+            .context("the checkpoint names its point by GTID")?
+            .to_owned(),
     );
-    assert!(gtid.starts_with("0-1-"), "the primary's GTID domain 0, server 1: {gtid}");
+    assert!(
+        gtid.starts_with("0-1-"),
+        "the primary's GTID domain 0, server 1: {gtid}"
+    );
 
     // More changes on the primary while the daemon is down; they reach the replica; then the primary
     // is gone and the replica takes writes of its own.
     insert_items(&primary, 31..=60).await?;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while query_text(&replica, "SELECT CAST(COUNT(*) AS CHAR) FROM shop.items").await?.as_deref() != Some("60") {
+    while query_text(&replica, "SELECT CAST(COUNT(*) AS CHAR) FROM shop.items")
+        .await?
+        .as_deref()
+        != Some("60")
+    {
         anyhow::ensure!(Instant::now() < deadline, "the replica did not catch up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -114,13 +127,20 @@ async fn after_a_failover_to_a_replica_the_stream_continues_by_gtid() -> anyhow:
     let on_replica = config_toml(&replica, &broker, &checkpoint, &start, &["shop.items"], TOPIC, &[]) + snapshot_off;
     let daemon = RunningDaemon::start(&on_replica, state.path())?;
     let ids = topic_ids(&broker, 90, Duration::from_secs(60)).await?;
-    assert_eq!(ids, (1..=90).collect::<Vec<i64>>(), "every change once, in order, across the failover");
+    assert_eq!(
+        ids,
+        (1..=90).collect::<Vec<i64>>(),
+        "every change once, in order, across the failover"
+    );
     // Nothing more arrives (no repeats).
     assert_eq!(topic_ids(&broker, usize::MAX, Duration::from_secs(3)).await?.len(), 90);
     daemon.stop().await?;
 
     let stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&checkpoint)?)?;
     let gtid_after = stored["gtid"].as_str().context("a GTID")?;
-    assert!(gtid_after.contains("2-2-"), "the replica's own domain is tracked too: {gtid_after}");
+    assert!(
+        gtid_after.contains("2-2-"),
+        "the replica's own domain is tracked too: {gtid_after}"
+    );
     Ok(())
 }

@@ -349,7 +349,7 @@ mod tests {
         let set: MySqlGtidSet = format!("{}:3-4:1-2:6:5", A.to_uppercase()).parse().unwrap();
         assert_eq!(set.to_string(), format!("{A}:1-6"));
         for bad in [
-            format!("{A}"),
+            A.to_string(),
             format!("{A}:0"),
             format!("{A}:5-3"),
             format!("{A}:Blue:1"),
