@@ -183,7 +183,9 @@ impl Link {
         &self.settings.name
     }
 
-    /// A fresh instance of the same version, after a trap left the old one unusable.
+    /// A fresh instance of the same version, after a trap left the old one unusable. Callers box the
+    /// future: it is large, and held inline it would make every batch's future as large (and copied
+    /// as such) for the sake of a call that almost never happens.
     async fn reinstantiate(&mut self) -> Result<(), PluginError> {
         let fresh = instantiate(self.version.code.clone(), &self.settings).await?;
         self.version.instance = fresh.instance;
@@ -351,18 +353,23 @@ impl PluginChain {
         if self.at_boundary {
             self.swap_pending();
         }
-        let mut routed = Vec::with_capacity(batch.len());
+        let mut routed = Vec::new();
         let first_commit = batch.iter().position(|change| matches!(change, Change::Commit(_)));
         if let Some(commit) = first_commit.filter(|_| self.pending.iter().any(Option::is_some)) {
             let rest = batch.split_off(commit + 1);
-            routed.extend(self.apply_segment(batch).await?);
+            routed = self.apply_segment(batch).await?;
             self.swap_pending();
             batch = rest;
         }
         if let Some(last) = batch.last() {
             self.at_boundary = matches!(last, Change::Commit(_));
         }
-        routed.extend(self.apply_segment(batch).await?);
+        let rest = self.apply_segment(batch).await?;
+        // Usually the batch is one segment: hand its result on rather than copy it.
+        if routed.is_empty() {
+            return Ok(rest);
+        }
+        routed.extend(rest);
         Ok(routed)
     }
 
@@ -657,7 +664,9 @@ fn build_batch(link: &mut Link, slots: &Slots, shown: &[usize]) {
     for &index in shown {
         let Some(working) = kept(&slots[index]) else { continue };
         let change = &working.change;
-        let table = link.table(working.shape, &change.table);
+        let Some(table) = link.tables[working.shape as usize].as_mut() else {
+            unreachable!("`shown` looked the shown changes' tables up")
+        };
         if !table.sent {
             table.sent = true;
             batch.new_tables.push(table.lowered.clone());
@@ -665,7 +674,9 @@ fn build_batch(link: &mut Link, slots: &Slots, shown: &[usize]) {
         write_change(&mut batch.changes, working.shape, change.operation, value_count);
         for image in [&change.before, &change.after].into_iter().flatten() {
             for &column in &table.carried {
-                batch.offsets.extend_from_slice(&(batch.data.len() as u32).to_le_bytes());
+                batch
+                    .offsets
+                    .extend_from_slice(&(batch.data.len() as u32).to_le_bytes());
                 let column = column as usize;
                 write_value(&image[column], &change.table.columns[column], &mut batch.data);
                 value_count += 1;
@@ -705,7 +716,7 @@ async fn call_batch<T>(
         "{error}; calling it change by change to find the changes it fails on"
     );
     if matches!(error, PluginError::Trapped { .. }) {
-        link.reinstantiate().await?;
+        Box::pin(link.reinstantiate()).await?;
     }
     let mut answers = Vec::with_capacity(shown.len());
     for &index in shown {
@@ -715,7 +726,7 @@ async fn call_batch<T>(
             Err(error) if error.is_call_failure() => {
                 link.resend_tables();
                 if matches!(error, PluginError::Trapped { .. }) {
-                    link.reinstantiate().await?;
+                    Box::pin(link.reinstantiate()).await?;
                 }
                 answers.push(Err(error.to_string()));
             }
@@ -912,11 +923,11 @@ async fn run_mapping(
             .rev()
             .find_map(|before| before.mapping(shape).cloned())
             .unwrap_or_else(no_mapping);
-        match link.version.instance.map_table(&lowered, &previous).await {
+        match Box::pin(link.version.instance.map_table(&lowered, &previous)).await {
             Ok(mapping) => link.table(shape, &working.change.table).mapping = Some(compose(previous, mapping)),
             Err(error) if error.is_call_failure() && *link.policy() != FailurePolicy::Halt => {
                 if matches!(error, PluginError::Trapped { .. }) {
-                    link.reinstantiate().await?;
+                    Box::pin(link.reinstantiate()).await?;
                 }
                 failed_tables.push((shape, error.to_string()));
             }
@@ -931,7 +942,11 @@ async fn run_mapping(
             }
         }
     }
-    // Per row, for the tables that asked for it.
+    // Per row, for the tables that asked for it (usually none: then there is nothing to walk).
+    let per_row = |table: &LinkTable| table.mapping.as_ref().is_some_and(|mapping| mapping.per_row);
+    if !link.tables.iter().flatten().any(per_row) {
+        return Ok(());
+    }
     let shown = shown(link, slots, |table| {
         table.mapping.as_ref().is_some_and(|mapping| mapping.per_row)
     });

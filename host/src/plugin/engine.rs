@@ -408,29 +408,35 @@ impl PluginInstance {
         let Some(words) = flat::words(&answer.verdicts) else {
             return Err(PluginError::BadAnswer {
                 name: self.name.to_string(),
-                detail: format!("its verdicts are {} bytes, not a whole number of u32 words", answer.verdicts.len()),
+                detail: format!(
+                    "its verdicts are {} bytes, not a whole number of u32 words",
+                    answer.verdicts.len()
+                ),
             });
         };
         self.check_count(expected, words.len())?;
         let edits: Vec<Arc<[roles::MaskedColumn]>> = answer.edits.into_iter().map(Arc::from).collect();
-        words
-            .enumerate()
-            .map(|(change, word)| match word {
-                verdict::KEEP => Ok(FilterVerdict::Keep),
-                verdict::DROP => Ok(FilterVerdict::Drop),
+        let mut verdicts = Vec::with_capacity(expected);
+        for (change, word) in words.enumerate() {
+            verdicts.push(match word {
+                verdict::KEEP => FilterVerdict::Keep,
+                verdict::DROP => FilterVerdict::Drop,
                 word => match edits.get((word - verdict::EDIT_SETS) as usize) {
-                    Some(edits) => Ok(FilterVerdict::KeepMasked(edits.clone())),
-                    None => Err(PluginError::BadAnswer {
-                        name: self.name.to_string(),
-                        detail: format!(
-                            "the verdict on change {change} names edit set {}, but the answer lists {}",
-                            word - verdict::EDIT_SETS,
-                            edits.len()
-                        ),
-                    }),
+                    Some(edits) => FilterVerdict::KeepMasked(edits.clone()),
+                    None => {
+                        return Err(PluginError::BadAnswer {
+                            name: self.name.to_string(),
+                            detail: format!(
+                                "the verdict on change {change} names edit set {}, but the answer lists {}",
+                                word - verdict::EDIT_SETS,
+                                edits.len()
+                            ),
+                        });
+                    }
                 },
-            })
-            .collect()
+            });
+        }
+        Ok(verdicts)
     }
 
     /// The mapping of one table. Panics if the plugin has no mapping role.

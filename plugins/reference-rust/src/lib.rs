@@ -6,12 +6,11 @@
 //! - mapping: routes every table to the topic `topic_template` names;
 //! - ddl-policy: keeps the decision made before it.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use sluice_guest::{
-    Change, ColumnValue, Config, DdlDecision, DdlEvent, Interest, MaskedColumn, Operation, Plugin, PluginError, Table,
-    TableMapping, Verdict,
+    Change, ColumnValue, Config, DdlDecision, DdlEvent, Interest, MaskedColumn, Operation, Plans, Plugin, PluginError,
+    Table, TableMapping, Verdict,
 };
 
 /// The config keys, in the order an error message lists them.
@@ -29,9 +28,28 @@ pub struct Reference {
     mask_column: Option<String>,
     /// The parsed `topic_template`.
     topic_template: Option<Vec<TopicPart>>,
-    /// The edit masking column `n` (an index into a table's columns), built once: every masked change
-    /// of a table shares it, so masking allocates nothing per change.
-    masks: RefCell<Vec<Option<Rc<[MaskedColumn]>>>>,
+    /// What each table shape's changes need, worked out once per shape.
+    plans: Plans<TablePlan>,
+}
+
+/// What the filter needs of one table shape.
+#[derive(Debug)]
+struct TablePlan {
+    /// Whether it is the `drop_deletes_of` table.
+    drops_deletes: bool,
+    mask: MaskPlan,
+}
+
+/// How a table shape's `mask_column` is masked.
+#[derive(Debug)]
+enum MaskPlan {
+    /// No `mask_column`, or the table has no such column.
+    Nothing,
+    /// By this edit of column `column`, shared by every masked change of the shape, so masking
+    /// allocates nothing per change.
+    Column { column: u32, edit: Rc<[MaskedColumn]> },
+    /// Rows do not carry the column: an error rather than a leak.
+    Uncarried(String),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -76,16 +94,23 @@ impl Reference {
             .collect()
     }
 
-    /// The edit that masks column `column`.
-    fn mask(&self, column: u32) -> Rc<[MaskedColumn]> {
-        let mut masks = self.masks.borrow_mut();
-        let index = column as usize;
-        if masks.len() <= index {
-            masks.resize(index + 1, None);
+    fn plan(&self, table: &Table) -> TablePlan {
+        let name = self.mask_column.as_deref();
+        let mask = match name.and_then(|name| Some((name, table.column_index(name)?))) {
+            None => MaskPlan::Nothing,
+            Some((_, column)) if table.carried_position(column).is_some() => MaskPlan::Column {
+                column,
+                edit: Rc::from(vec![MaskedColumn::replace(column, ColumnValue::text(MASKED_TEXT))]),
+            },
+            Some((name, _)) => MaskPlan::Uncarried(format!(
+                "column `{name}` of `{}.{}` was not carried, although the interest names it",
+                table.database, table.name
+            )),
+        };
+        TablePlan {
+            drops_deletes: self.drops_deletes_of(table),
+            mask,
         }
-        masks[index]
-            .get_or_insert_with(|| vec![MaskedColumn::replace(column, ColumnValue::text(MASKED_TEXT))].into())
-            .clone()
     }
 
     /// Whether `drop_deletes_of` is `database.table` of `table`, compared without building the name.
@@ -115,7 +140,7 @@ impl Plugin for Reference {
             drop_deletes_of,
             mask_column: config.get("mask_column").map(str::to_owned),
             topic_template: config.get("topic_template").map(parse_template),
-            masks: RefCell::new(Vec::new()),
+            plans: Plans::new(),
         })
     }
 
@@ -124,27 +149,18 @@ impl Plugin for Reference {
     }
 
     fn filter(&self, change: &Change<'_>) -> Result<Verdict, PluginError> {
-        let table = change.table();
-        if change.operation() == Operation::Delete && self.drops_deletes_of(table) {
+        let plan = self.plans.of(change, |table| self.plan(table));
+        if plan.drops_deletes && change.operation() == Operation::Delete {
             return Ok(Verdict::Drop);
         }
-        let Some(name) = self.mask_column.as_deref() else {
-            return Ok(Verdict::Keep);
-        };
-        let Some(column) = table.column_index(name) else {
-            return Ok(Verdict::Keep);
-        };
-        if table.carried_position(column).is_none() {
-            return Err(PluginError::Other(format!(
-                "column `{name}` of `{}.{}` was not carried, although the interest names it",
-                table.database, table.name
-            )));
-        }
-        // One edit covers both images: mask when either image holds a value (see the README).
-        if change.holds_value_at(column) {
-            Ok(Verdict::KeepMasked(self.mask(column)))
-        } else {
-            Ok(Verdict::Keep)
+        match &plan.mask {
+            MaskPlan::Nothing => Ok(Verdict::Keep),
+            MaskPlan::Uncarried(message) => Err(PluginError::Other(message.clone())),
+            // One edit covers both images: mask when either image holds a value (see the README).
+            MaskPlan::Column { column, edit } if change.holds_value_at(*column) => {
+                Ok(Verdict::KeepMasked(edit.clone()))
+            }
+            MaskPlan::Column { .. } => Ok(Verdict::Keep),
         }
     }
 

@@ -1,5 +1,6 @@
 //! [`Change`]: one row change together with its table, as a role method sees it.
 
+use crate::plans::Shape;
 use crate::types::{Operation, Table};
 use crate::values::Value;
 
@@ -58,24 +59,39 @@ impl<'a> Image<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct Change<'a> {
     table: &'a Table,
+    shape: Shape,
     operation: Operation,
     before: Image<'a>,
     after: Image<'a>,
 }
 
 impl<'a> Change<'a> {
-    pub(crate) fn from_parts(table: &'a Table, operation: Operation, before: Image<'a>, after: Image<'a>) -> Self {
+    pub(crate) fn from_parts(
+        table: &'a Table,
+        shape: Shape,
+        operation: Operation,
+        before: Image<'a>,
+        after: Image<'a>,
+    ) -> Self {
         Change {
             table,
+            shape,
             operation,
             before,
             after,
         }
     }
 
-    /// `change` of `table`, for unit tests of a role method.
+    /// `change` of `table`, for unit tests of a role method. Each such change counts as a table shape
+    /// of its own, so a [`crate::Plans`] works its plan out anew.
     pub fn new(table: &'a Table, change: &'a crate::RowChange) -> Change<'a> {
-        change.of(table)
+        change.of(table, Shape::new(table.id))
+    }
+
+    /// Which table shape, as the instance was shown it, the change belongs to: the key of
+    /// [`crate::Plans`].
+    pub fn shape(&self) -> Shape {
+        self.shape
     }
 
     /// The table the change belongs to.

@@ -18,7 +18,8 @@
 //! every change's table by id, and collects the answers. Values are read by column name through
 //! [`Change::after_value`] and friends, which look the name up among the few columns the plugin asked
 //! for in its [`Interest`] and decode the value then, as a borrowed [`Value`]: a plugin pays only for
-//! the values it reads.
+//! the values it reads. What a plugin needs to know of a table (where a column is, which edits mask
+//! it, ...) it can work out once per table shape and keep in a [`Plans`], rather than per change.
 //!
 //! ```
 //! use sluice_guest::{Change, Config, Interest, Plugin, PluginError, Verdict};
@@ -51,6 +52,7 @@ pub mod bindings;
 mod change;
 mod config;
 pub mod log;
+mod plans;
 mod plugin;
 mod rows;
 pub mod run;
@@ -59,6 +61,7 @@ mod values;
 
 pub use change::{Change, Image};
 pub use config::Config;
+pub use plans::{Plans, Shape};
 pub use plugin::{Adapter, Plugin};
 pub use rows::RowChange;
 pub use types::{

@@ -2,6 +2,7 @@
 //! plugin's role methods and of the batch glue.
 
 use crate::change::{Change, Image};
+use crate::plans::Shape;
 use crate::types::{ChangeBatch, ColumnValue, Operation, Table};
 use crate::values::encode;
 
@@ -52,10 +53,11 @@ impl RowChange {
     }
 
     /// The change as a role method sees it, of `table`.
-    pub(crate) fn of<'a>(&'a self, table: &'a Table) -> Change<'a> {
+    pub(crate) fn of<'a>(&'a self, table: &'a Table, shape: Shape) -> Change<'a> {
         let (before, after) = self.offsets.split_at(self.before.len() * 4);
         Change::from_parts(
             table,
+            shape,
             self.operation,
             Image::new(&self.data, before),
             Image::new(&self.data, after),
@@ -95,5 +97,14 @@ impl ChangeBatch {
             batch.data.extend_from_slice(&change.data);
         }
         batch
+    }
+}
+
+#[cfg(test)]
+impl<'a> Change<'a> {
+    /// `row` as a change of the table `tables` knows under `id`, as the batch glue would show it.
+    pub(crate) fn from_shown(tables: &'a crate::run::Tables, id: u32, row: &'a RowChange) -> Change<'a> {
+        let (table, shape) = tables.shape(id).expect("a known table");
+        row.of(table, *shape)
     }
 }

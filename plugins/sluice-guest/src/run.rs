@@ -8,15 +8,16 @@
 
 use crate::bindings::exports::sluice::plugin::filter::Filtered;
 use crate::change::{Change, Image};
+use crate::plans::Shape;
 use crate::plugin::Plugin;
 use std::rc::Rc;
 
 use crate::types::{ChangeBatch, MaskedColumn, Operation, PluginError, RowMapping, Table, Verdict};
 
-/// The table shapes the host has shown this instance, by id.
+/// The table shapes the host has shown this instance, by id, each with its [`Shape`] key.
 #[derive(Debug, Default)]
 pub struct Tables {
-    by_id: Vec<Option<Table>>,
+    by_id: Vec<Option<(Table, Shape)>>,
 }
 
 impl Tables {
@@ -27,12 +28,20 @@ impl Tables {
             if self.by_id.len() <= id {
                 self.by_id.resize_with(id + 1, || None);
             }
-            self.by_id[id] = Some(table);
+            let shape = Shape::new(table.id);
+            self.by_id[id] = Some((table, shape));
         }
     }
 
     /// The table shape known under `id`.
     pub fn get(&self, id: u32) -> Option<&Table> {
+        self.by_id
+            .get(id as usize)
+            .and_then(Option::as_ref)
+            .map(|(table, _)| table)
+    }
+
+    pub(crate) fn shape(&self, id: u32) -> Option<&(Table, Shape)> {
         self.by_id.get(id as usize).and_then(Option::as_ref)
     }
 }
@@ -125,7 +134,7 @@ fn per_change(
     batch: &ChangeBatch,
     mut decide: impl FnMut(&Change<'_>) -> Result<(), PluginError>,
 ) -> Result<(), PluginError> {
-    if batch.changes.len() % CHANGE_BYTES != 0 || batch.offsets.len() % 4 != 0 {
+    if !batch.changes.len().is_multiple_of(CHANGE_BYTES) || !batch.offsets.len().is_multiple_of(4) {
         return Err(PluginError::Other(format!(
             "the batch is malformed: {} bytes of changes and {} bytes of offsets",
             batch.changes.len(),
@@ -134,7 +143,7 @@ fn per_change(
     }
     for (index, entry) in batch.changes.chunks_exact(CHANGE_BYTES).enumerate() {
         let id = word(entry, 0).unwrap_or_default();
-        let table = tables.get(id).ok_or_else(|| {
+        let (table, shape) = tables.shape(id).ok_or_else(|| {
             PluginError::Other(format!(
                 "change {index} of the batch refers to table {id}, which the host never showed this instance"
             ))
@@ -158,7 +167,7 @@ fn per_change(
             .ok_or_else(|| PluginError::Other(format!("the values of change {index} of the batch are missing")))?;
         let (before, after) = values.split_at(before * 4);
         let (before, after) = (Image::new(&batch.data, before), Image::new(&batch.data, after));
-        decide(&Change::from_parts(table, operation, before, after))?;
+        decide(&Change::from_parts(table, *shape, operation, before, after))?;
     }
     Ok(())
 }
@@ -196,7 +205,9 @@ mod tests {
     }
 
     fn words(bytes: &[u8]) -> Vec<u32> {
-        (0..bytes.len() / 4).map(|index| word(bytes, index * 4).unwrap()).collect()
+        (0..bytes.len() / 4)
+            .map(|index| word(bytes, index * 4).unwrap())
+            .collect()
     }
 
     fn batch() -> ChangeBatch {
@@ -231,7 +242,10 @@ mod tests {
         let mut tables = Tables::default();
         tables.remember(batch.new_tables.clone());
         let answer = filtered(&MaskEmail, &tables, &batch).unwrap();
-        assert_eq!(words(&answer.verdicts), [EDIT_SETS, KEEP, KEEP, EDIT_SETS + 1, EDIT_SETS]);
+        assert_eq!(
+            words(&answer.verdicts),
+            [EDIT_SETS, KEEP, KEEP, EDIT_SETS + 1, EDIT_SETS]
+        );
         assert_eq!(
             answer.edits,
             [
