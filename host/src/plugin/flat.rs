@@ -216,6 +216,20 @@ mod tests {
     }
 
     #[test]
+    fn a_change_entry_is_three_little_endian_words_and_verdicts_read_back_as_words() {
+        let mut changes = Vec::new();
+        write_change(&mut changes, 7, Operation::Insert, 0);
+        write_change(&mut changes, 0x0102_0304, Operation::Delete, 5);
+        assert_eq!(change_count(&changes), 2);
+        assert_eq!(changes.len(), 2 * CHANGE_BYTES);
+        let read: Vec<u32> = words(&changes).unwrap().collect();
+        assert_eq!(read, [7, 0, 0, 0x0102_0304, 2, 5]);
+        assert_eq!(&changes[12..16], &[4, 3, 2, 1]);
+        assert!(words(&[0, 0, 0]).is_none());
+        assert_eq!(words(&[]).unwrap().len(), 0);
+    }
+
+    #[test]
     fn every_value_reads_back_as_the_typed_contract_value() {
         let moment = DateTimeValue {
             year: 2024,

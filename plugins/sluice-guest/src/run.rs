@@ -2,8 +2,8 @@
 //!
 //! It runs on the daemon's hot path, once per batch of typically 64 to 1024 changes. It remembers the
 //! table shapes the host shows the instance (each once, in a batch's `new_tables`) in [`Tables`], and
-//! walks the batch's flat lists, handing each change to the plugin as a [`Change`] whose values are
-//! decoded only if the plugin reads them. Plugin tests can call [`filter`] and [`map_rows`] to drive a
+//! walks the batch's bytes (an entry per change, value offsets, values), handing each change to the
+//! plugin as a [`Change`] whose values are decoded only if the plugin reads them. Plugin tests can call [`filter`] and [`map_rows`] to drive a
 //! plugin over a whole batch without the thread-local the component uses.
 
 use crate::bindings::exports::sluice::plugin::filter::Filtered;
