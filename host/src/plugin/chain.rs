@@ -851,7 +851,7 @@ fn apply_edits(working: &mut Working, edits: &[Edit]) {
                 let change = &mut working.change;
                 for image in [&mut change.before, &mut change.after].into_iter().flatten() {
                     // NULL carries nothing to hide, and replacing it would invent a value.
-                    if image[*index] != ColumnValue::Null {
+                    if !matches!(image[*index], ColumnValue::Null) {
                         replace_value(&mut image[*index], value);
                     }
                 }

@@ -6,6 +6,7 @@
 //! - mapping: routes every table to the topic `topic_template` names;
 //! - ddl-policy: keeps the decision made before it.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use sluice_guest::{
@@ -30,6 +31,10 @@ pub struct Reference {
     topic_template: Option<Vec<TopicPart>>,
     /// What each table shape's changes need, worked out once per shape.
     plans: Plans<TablePlan>,
+    /// The edit masking column `n` (an index into a table's columns), shared by every table whose
+    /// masked column is column `n`: the glue then recognises the edit set of a batch by its address
+    /// alone, and sends it once.
+    masks: RefCell<Vec<Option<Rc<[MaskedColumn]>>>>,
 }
 
 /// What the filter needs of one table shape.
@@ -94,13 +99,25 @@ impl Reference {
             .collect()
     }
 
+    /// The edit that masks column `column`.
+    fn mask(&self, column: u32) -> Rc<[MaskedColumn]> {
+        let mut masks = self.masks.borrow_mut();
+        let index = column as usize;
+        if masks.len() <= index {
+            masks.resize(index + 1, None);
+        }
+        masks[index]
+            .get_or_insert_with(|| vec![MaskedColumn::replace(column, ColumnValue::text(MASKED_TEXT))].into())
+            .clone()
+    }
+
     fn plan(&self, table: &Table) -> TablePlan {
         let name = self.mask_column.as_deref();
         let mask = match name.and_then(|name| Some((name, table.column_index(name)?))) {
             None => MaskPlan::Nothing,
             Some((_, column)) if table.carried_position(column).is_some() => MaskPlan::Column {
                 column,
-                edit: Rc::from(vec![MaskedColumn::replace(column, ColumnValue::text(MASKED_TEXT))]),
+                edit: self.mask(column),
             },
             Some((name, _)) => MaskPlan::Uncarried(format!(
                 "column `{name}` of `{}.{}` was not carried, although the interest names it",
@@ -141,6 +158,7 @@ impl Plugin for Reference {
             mask_column: config.get("mask_column").map(str::to_owned),
             topic_template: config.get("topic_template").map(parse_template),
             plans: Plans::new(),
+            masks: RefCell::new(Vec::new()),
         })
     }
 
