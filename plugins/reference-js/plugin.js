@@ -1,7 +1,7 @@
 // The sluice reference plugin in JavaScript: the same behaviour as plugins/reference-rust and
 // plugins/reference-python, configured by the same keys (see README.md).
 //
-// The component exports the `full-plugin` world of sluice:plugin@0.3.0. Records arrive as plain
+// The component exports the `full-plugin` world of sluice:plugin@0.4.0. Records arrive as plain
 // objects with camelCase fields, variants as `{ tag, val }`, enums as strings; an error result is a
 // thrown `{ tag: 'invalid-config' | 'other', val: message }`. The batch glue (tables shown once, values
 // decoded when read) is `sluice_plugin.js`.
@@ -9,7 +9,7 @@
 // Each table shape is looked at once (does it drop deletes, where is the masked column); each change
 // then costs a look at its table's plan and, for a masked table, at the kind of one carried value.
 
-import { write as log } from 'sluice:plugin/log@0.3.0';
+import { write as log } from 'sluice:plugin/log@0.4.0';
 import * as sluice from './sluice_plugin.js';
 
 const KNOWN_KEYS = ['drop_deletes_of', 'mask_column', 'topic_template'];
@@ -82,7 +82,7 @@ function tablePlan(table) {
 }
 
 function decide(change) {
-  const plan = sluice.tableState(change.table, tablePlan);
+  const plan = change.plan;
   if (plan.dropsDeletes && change.operation === 'delete') {
     return DROP;
   }
@@ -114,7 +114,7 @@ export const plugin = {
 export const filter = {
   filter(batch) {
     requireInit();
-    return sluice.filter(batch, decide);
+    return sluice.filter(batch, decide, tablePlan);
   },
 };
 

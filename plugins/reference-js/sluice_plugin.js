@@ -1,45 +1,49 @@
 // The batch glue of a sluice plugin in JavaScript: what `sluice-guest` is for Rust plugins.
 //
-// The host hands a batch over as a few flat lists (see `change-batch` and `row-values` in
-// wit/plugin.wit): each table shape once per plugin instance, then per change its table's id, its
-// operation and where its carried values start. This module remembers the tables, walks a batch as
-// `Change` objects, decodes a value only when the plugin reads it, and turns the plugin's verdicts into
-// the answer the host expects, sending each set of column edits once. A plugin module writes:
+// The host hands a batch over as bytes (see `change-batch` in wit/plugin.wit): each table shape once
+// per plugin instance, then per change three u32 words (its table's id, its operation, where its
+// carried values start), the values' offsets and the encoded values. Bytes cross the boundary as one
+// copy, where ComponentizeJS converts every element of a list of enums or variants. This module
+// remembers the tables, walks a batch as a `Change`, decodes a value only when the plugin reads it, and
+// turns the plugin's verdicts into the answer the host expects: a u32 word per change, and each set of
+// column edits once. A plugin module writes:
 //
-//     export const filter = { filter: (batch) => sluice.filter(batch, decide) };
+//     export const filter = { filter: (batch) => sluice.filter(batch, decide, planOf) };
 //
-// where `decide(change)` returns `KEEP`, `DROP` or a `masked([...edits])` it built once.
+// where `planOf(table)` works out, once per table shape, what `decide` needs of it (where a column is,
+// which edits mask it, ...), and `decide(change)` reads it as `change.plan` and returns `KEEP`, `DROP`
+// or a `masked([...edits])` it built once.
 
-export const KEEP = { tag: 'keep' };
-export const DROP = { tag: 'drop' };
+// The verdict words of the answer (`filtered` in wit/plugin.wit); a masked verdict is `2 + n`.
+export const KEEP = 0;
+export const DROP = 1;
+const EDIT_SETS = 2;
 
+const OPERATIONS = ['insert', 'update', 'delete'];
 const TEXT_DECODER = new TextDecoder();
 
 /** A verdict: keep the change with these column edits. Build it once (per table, say) and return the
  * same object for every change it fits; each one is sent once per batch. */
 export function masked(edits) {
-  return { tag: 'masked', edits };
+  return { edits, batch: -1, word: 0 };
 }
 
-/** The table shapes the host has shown this instance, by id. */
-const tables = new Map();
-/** What `tableState` built, by table id, with the table it was built for. */
-const states = new Map();
-
-/** `build(table)`, computed once per table shape and kept until the host replaces the shape. */
-export function tableState(table, build) {
-  const known = states.get(table.id);
-  if (known !== undefined && known.table === table) {
-    return known.state;
-  }
-  const state = build(table);
-  states.set(table.id, { table, state });
-  return state;
-}
+/** The table shapes the host has shown this instance, by id: `{ table, plan, planned }`. */
+const shapes = new Map();
+/** Counts batches, so that a masked verdict knows whether it was listed in the current one. */
+let batches = 0;
 
 /** Where the value of the column `name` sits among a row's carried values, or -1. */
 export function carriedPosition(table, name) {
   return table.carried.findIndex((column) => table.columns[column].name === name);
+}
+
+/** The bytes as u32 words, without a copy where they are aligned. */
+function words(bytes) {
+  if (bytes.byteOffset % 4 === 0) {
+    return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
+  }
+  return new Uint32Array(bytes.slice().buffer);
 }
 
 function failure(message) {
@@ -83,90 +87,121 @@ function decode(data, at) {
   }
 }
 
-/** One row change of a batch: its `table`, its `operation`, and its carried values, read by their
- * position in the table's `carried` order (see `carriedPosition`). */
+/** One row change of a batch: its `table`, its `operation`, the `plan` the plugin made for its table,
+ * and its carried values, read by their position in the table's `carried` order (see
+ * `carriedPosition`).
+ *
+ * The glue hands every change of a batch over in the same object, so it is valid only during the call
+ * it is passed to: keep what it holds, not the change. */
 export class Change {
-  constructor(table, operation, values, first) {
-    this.table = table;
-    this.operation = operation;
-    this.values = values;
-    // Where each image's values start in the batch's offsets; -1 for an absent image.
-    this.beforeStart = operation === 'insert' ? -1 : first;
-    this.afterStart = operation === 'delete' ? -1 : operation === 'insert' ? first : first + table.carried.length;
+  constructor(data, offsets) {
+    this.table = null;
+    this.operation = null;
+    this.plan = null;
+    // The operation's word (0 insert, 1 update, 2 delete), and where its values start in `offsets`.
+    this.kind = 0;
+    this.first = 0;
+    this.data = data;
+    this.offsets = offsets;
   }
 
-  value(start, position) {
+  /** Where the image's values start in `offsets`, or -1 if the change has no such image. */
+  start(after) {
+    if (after) {
+      return this.kind === 2 ? -1 : this.kind === 0 ? this.first : this.first + this.table.carried.length;
+    }
+    return this.kind === 0 ? -1 : this.first;
+  }
+
+  value(after, position) {
+    const start = this.start(after);
     if (start < 0 || position < 0 || position >= this.table.carried.length) {
       return undefined;
     }
-    return decode(this.values.data, this.values.offsets[start + position]);
+    return decode(this.data, this.offsets[start + position]);
   }
 
   /** The carried value at `position` before the change; undefined for an insert. */
   before(position) {
-    return this.value(this.beforeStart, position);
+    return this.value(false, position);
   }
 
   /** The carried value at `position` after the change; undefined for a delete. */
   after(position) {
-    return this.value(this.afterStart, position);
+    return this.value(true, position);
   }
 
   /** Whether the carried value at `position` is other than NULL before or after the change; reads only
    * the values' kinds. */
   holdsValue(position) {
-    if (position < 0 || position >= this.table.carried.length) {
+    const carried = this.table.carried.length;
+    if (position < 0 || position >= carried) {
       return false;
     }
-    const { data, offsets } = this.values;
-    return (
-      (this.beforeStart >= 0 && data[offsets[this.beforeStart + position]] !== 0) ||
-      (this.afterStart >= 0 && data[offsets[this.afterStart + position]] !== 0)
-    );
+    const at = this.first + position;
+    // An insert has only an after image, a delete only a before image, an update both.
+    return this.data[this.offsets[at]] !== 0 || (this.kind === 1 && this.data[this.offsets[at + carried]] !== 0);
   }
 }
 
 /** Calls `visit(change)` for the batch's changes, in order, after remembering the tables it shows for
- * the first time. */
-export function forEachChange(batch, visit) {
+ * the first time; with `planOf`, each change's `plan` is `planOf(table)`, worked out once per table
+ * shape. Every change is the same `Change` object, moved on to the next change at each step. */
+export function forEachChange(batch, planOf, visit) {
   for (const table of batch.newTables) {
-    tables.set(table.id, table);
+    shapes.set(table.id, { table, plan: null, planned: false });
   }
-  const { values, operations } = batch;
-  const ids = batch.tables;
-  for (let index = 0; index < ids.length; index++) {
-    const table = tables.get(ids[index]);
-    if (table === undefined) {
-      throw failure(`change ${index} of the batch refers to table ${ids[index]}, which the host never showed this instance`);
+  if (batch.changes.byteLength % 12 !== 0 || batch.offsets.byteLength % 4 !== 0) {
+    throw failure(
+      `the batch is malformed: ${batch.changes.byteLength} bytes of changes and ${batch.offsets.byteLength} bytes of offsets`,
+    );
+  }
+  const entries = words(batch.changes);
+  const change = new Change(batch.data, words(batch.offsets));
+  for (let at = 0; at < entries.length; at += 3) {
+    const shape = shapes.get(entries[at]);
+    if (shape === undefined) {
+      throw failure(`change ${at / 3} of the batch refers to table ${entries[at]}, which the host never showed this instance`);
     }
-    visit(new Change(table, operations[index], values, values.firsts[index]));
+    if (!shape.planned) {
+      shape.plan = planOf ? planOf(shape.table) : null;
+      shape.planned = true;
+    }
+    const kind = entries[at + 1];
+    change.table = shape.table;
+    change.plan = shape.plan;
+    change.operation = OPERATIONS[kind];
+    change.kind = kind;
+    change.first = entries[at + 2];
+    visit(change);
   }
 }
 
 /** The filter's answer: `decide(change)` (`KEEP`, `DROP` or a `masked(...)`) for every change. */
-export function filter(batch, decide) {
-  const verdicts = [];
+export function filter(batch, decide, planOf) {
+  const verdicts = new Uint32Array(batch.changes.byteLength / 12);
   const edits = [];
-  const listed = new Map();
-  forEachChange(batch, (change) => {
-    let verdict = decide(change);
-    if (verdict.tag === 'masked') {
-      let wire = listed.get(verdict);
-      if (wire === undefined) {
-        wire = { tag: 'keep-masked', val: edits.length };
-        edits.push(verdict.edits);
-        listed.set(verdict, wire);
-      }
-      verdict = wire;
+  const batchNumber = ++batches;
+  let index = 0;
+  forEachChange(batch, planOf, (change) => {
+    const verdict = decide(change);
+    if (typeof verdict === 'number') {
+      verdicts[index++] = verdict;
+      return;
     }
-    verdicts.push(verdict);
+    if (verdict.batch !== batchNumber) {
+      verdict.batch = batchNumber;
+      verdict.word = EDIT_SETS + edits.length;
+      edits.push(verdict.edits);
+    }
+    verdicts[index++] = verdict.word;
   });
-  return { verdicts, edits };
+  return { verdicts: new Uint8Array(verdicts.buffer), edits };
 }
 
 /** `decide(change)` (a row mapping) for every change. */
-export function mapRows(batch, decide) {
+export function mapRows(batch, decide, planOf) {
   const mappings = [];
-  forEachChange(batch, (change) => mappings.push(decide(change)));
+  forEachChange(batch, planOf, (change) => mappings.push(decide(change)));
   return mappings;
 }

@@ -2,7 +2,7 @@
 
 The same behaviour as plugins/reference-rust and plugins/reference-js, configured by the same keys
 (see README.md). componentize-py builds this module into a component of the `full-plugin` world of
-sluice:plugin@0.3.0: each exported interface is a class named after it (`Plugin`, `Filter`,
+sluice:plugin@0.4.0: each exported interface is a class named after it (`Plugin`, `Filter`,
 `Mapping`, `DdlPolicy`), and an error result is `raise Err(PluginError_...)`. The batch glue (tables
 shown once, values decoded when read) is `sluice_plugin.py`.
 
@@ -97,7 +97,7 @@ def plan_of(table: types.Table) -> TablePlan:
 
 
 def decide(change: sluice_plugin.Change):
-    plan = sluice_plugin.table_state(change.table, plan_of)
+    plan = change.plan
     if plan.drops_deletes and change.operation is DELETE:
         return DROP
     # One edit covers both images: mask when either image holds a value (see README.md).
@@ -118,7 +118,7 @@ class Plugin(exports.Plugin):
 class Filter(exports.Filter):
     def filter(self, batch: types.ChangeBatch) -> Filtered:
         configured()
-        return sluice_plugin.filter(batch, decide)
+        return sluice_plugin.filter(batch, decide, plan_of)
 
 
 class Mapping(exports.Mapping):

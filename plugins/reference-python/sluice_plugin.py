@@ -1,30 +1,37 @@
 """The batch glue of a sluice plugin in Python: what `sluice-guest` is for Rust plugins.
 
-The host hands a batch over as a few flat lists (see `change-batch` and `row-values` in
-wit/plugin.wit): each table shape once per plugin instance, then per change its table's id, its
-operation and where its carried values start. This module remembers the tables, walks a batch as
-`Change` objects, decodes a value only when the plugin reads it, and turns the plugin's verdicts into
-the answer the host expects, sending each set of column edits once. A plugin module writes:
+The host hands a batch over as bytes (see `change-batch` in wit/plugin.wit): each table shape once
+per plugin instance, then per change three u32 words (its table's id, its operation, where its
+carried values start), the values' offsets and the encoded values. Bytes cross the boundary as one
+copy, where componentize-py builds a Python object for every element of any other list. This module
+remembers the tables, walks a batch as a `Change`, decodes a value only when the plugin reads it, and
+turns the plugin's verdicts into the answer the host expects: a u32 word per change, and each set of
+column edits once. A plugin module writes:
 
     class Filter(exports.Filter):
         def filter(self, batch):
-            return sluice_plugin.filter(batch, decide)
+            return sluice_plugin.filter(batch, decide, plan_of)
 
-where `decide(change)` returns `KEEP`, `DROP` or a `Masked` it built once.
+where `plan_of(table)` works out, once per table shape, what `decide` needs of it (where a column is,
+which edits mask it, ...), and `decide(change)` reads it as `change.plan` and returns `KEEP`, `DROP`
+or a `Masked` it built once.
 """
 
 import struct
-from typing import Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
+from array import array
+from typing import Callable, Dict, Iterator, List, Optional
 
 from componentize_py_types import Err
-from wit_world.exports.filter import Filtered, MaskedColumn, Verdict_Drop, Verdict_Keep, Verdict_KeepMasked
+from wit_world.exports.filter import Filtered, MaskedColumn
 from wit_world.imports import types
 
-KEEP = Verdict_Keep()
-DROP = Verdict_Drop()
+# The verdict words of the answer (`filtered` in wit/plugin.wit); a `Masked` is `2 + n`.
+KEEP = 0
+DROP = 1
+_EDIT_SETS = 2
 
-_INSERT = types.Operation.INSERT
-_DELETE = types.Operation.DELETE
+_OPERATIONS = (types.Operation.INSERT, types.Operation.UPDATE, types.Operation.DELETE)
+_CHANGE = struct.Struct("<III")
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _I64 = struct.Struct("<q")
@@ -36,28 +43,30 @@ class Masked:
     """A verdict: keep the change with these column edits. Build it once (per table, say) and return
     the same object for every change it fits; each one is sent once per batch."""
 
-    __slots__ = ("edits",)
+    __slots__ = ("edits", "_batch", "_word")
 
     def __init__(self, edits: List[MaskedColumn]):
         self.edits = edits
+        # The batch it was last listed in, and its verdict word there.
+        self._batch = -1
+        self._word = 0
+
+
+class _Shape:
+    """A table shape the host has shown this instance, and the plugin's plan for it."""
+
+    __slots__ = ("table", "plan", "planned")
+
+    def __init__(self, table: types.Table):
+        self.table = table
+        self.plan = None
+        self.planned = False
 
 
 # The table shapes the host has shown this instance, by id.
-_tables: Dict[int, types.Table] = {}
-# What `table_state` built, by table id, with the table it was built for.
-_states: Dict[int, Tuple[types.Table, object]] = {}
-
-State = TypeVar("State")
-
-
-def table_state(table: types.Table, build: Callable[[types.Table], State]) -> State:
-    """`build(table)`, computed once per table shape and kept until the host replaces the shape."""
-    known = _states.get(table.id)
-    if known is not None and known[0] is table:
-        return known[1]
-    state = build(table)
-    _states[table.id] = (table, state)
-    return state
+_shapes: Dict[int, _Shape] = {}
+# Counts batches, so that a `Masked` knows whether it was listed in the current one.
+_batches = 0
 
 
 def carried_position(table: types.Table, name: str) -> int:
@@ -108,96 +117,122 @@ def _decode(data: bytes, at: int) -> types.ColumnValue:
     raise Err(types.PluginError_Other(f"the batch holds a value of unknown kind {kind}"))
 
 
-class _Values:
-    """A batch's carried values, shared by its changes."""
-
-    __slots__ = ("data", "offsets")
-
-    def __init__(self, values: types.RowValues):
-        self.data = values.data
-        self.offsets = values.offsets
-
-
 class Change:
-    """One row change of a batch: its `table`, its `operation`, and its carried values, read by their
-    position in the table's `carried` order (see `carried_position`)."""
+    """One row change of a batch: its `table`, its `operation`, the `plan` the plugin made for its
+    table, and its carried values, read by their position in the table's `carried` order (see
+    `carried_position`).
 
-    __slots__ = ("table", "operation", "_values", "_before", "_after")
+    The glue hands every change of a batch over in the same object, so it is valid only during the
+    call it is passed to: keep what it holds, not the change."""
 
-    def __init__(self, table: types.Table, operation: types.Operation, values: _Values, first: int):
-        self.table = table
-        self.operation = operation
-        self._values = values
-        # Where each image's values start in the batch's offsets; -1 for an absent image.
-        self._before = -1 if operation is _INSERT else first
-        if operation is _DELETE:
-            self._after = -1
-        elif operation is _INSERT:
-            self._after = first
-        else:
-            self._after = first + len(table.carried)
+    __slots__ = ("table", "operation", "plan", "_kind", "_first", "_data", "_offsets")
 
-    def _value(self, start: int, position: int) -> Optional[types.ColumnValue]:
+    def __init__(self, data: bytes, offsets: memoryview):
+        self.table: Optional[types.Table] = None
+        self.operation: Optional[types.Operation] = None
+        self.plan = None
+        # The operation's word (0 insert, 1 update, 2 delete), and where its values start in `_offsets`.
+        self._kind = 0
+        self._first = 0
+        self._data = data
+        self._offsets = offsets
+
+    def _start(self, after: bool) -> int:
+        """Where the image's values start in `_offsets`, or -1 if the change has no such image."""
+        kind = self._kind
+        if after:
+            if kind == 2:
+                return -1
+            return self._first if kind == 0 else self._first + len(self.table.carried)
+        return -1 if kind == 0 else self._first
+
+    def _value(self, after: bool, position: int) -> Optional[types.ColumnValue]:
+        start = self._start(after)
         if start < 0 or not 0 <= position < len(self.table.carried):
             return None
-        return _decode(self._values.data, self._values.offsets[start + position])
+        return _decode(self._data, self._offsets[start + position])
 
     def before(self, position: int) -> Optional[types.ColumnValue]:
         """The carried value at `position` before the change; None for an insert."""
-        return self._value(self._before, position)
+        return self._value(False, position)
 
     def after(self, position: int) -> Optional[types.ColumnValue]:
         """The carried value at `position` after the change; None for a delete."""
-        return self._value(self._after, position)
+        return self._value(True, position)
 
     def holds_value(self, position: int) -> bool:
         """Whether the carried value at `position` is other than NULL before or after the change; reads
         only the values' kinds."""
-        if not 0 <= position < len(self.table.carried):
+        carried = len(self.table.carried)
+        if not 0 <= position < carried:
             return False
-        values = self._values
-        for start in (self._before, self._after):
-            if start >= 0 and values.data[values.offsets[start + position]] != 0:
-                return True
-        return False
+        data = self._data
+        offsets = self._offsets
+        at = self._first + position
+        kind = self._kind
+        # An insert has only an after image, a delete only a before image, an update both.
+        if data[offsets[at]] != 0:
+            return True
+        return kind == 1 and data[offsets[at + carried]] != 0
 
 
-def changes(batch: types.ChangeBatch) -> Iterator[Change]:
-    """The batch's changes, in order, after remembering the tables it shows for the first time."""
+def _no_plan(_table: types.Table) -> None:
+    return None
+
+
+def _changes(batch: types.ChangeBatch, plan_of: Optional[Callable[[types.Table], object]]) -> Iterator[Change]:
+    """The batch's changes, in order, after remembering the tables it shows for the first time. Every
+    change is the same `Change` object, moved on to the next change at each step."""
+    shapes = _shapes
     for table in batch.new_tables:
-        _tables[table.id] = table
-    values = _Values(batch.values)
-    firsts = batch.values.firsts
-    operations = batch.operations
-    for index, table_id in enumerate(batch.tables):
-        table = _tables.get(table_id)
-        if table is None:
+        shapes[table.id] = _Shape(table)
+    if len(batch.changes) % 12 or len(batch.offsets) % 4:
+        raise Err(types.PluginError_Other(
+            f"the batch is malformed: {len(batch.changes)} bytes of changes and {len(batch.offsets)} bytes of offsets"
+        ))
+    build = plan_of or _no_plan
+    change = Change(batch.data, memoryview(batch.offsets).cast("I"))
+    operations = _OPERATIONS
+    for table_id, kind, first in _CHANGE.iter_unpack(batch.changes):
+        shape = shapes.get(table_id)
+        if shape is None:
             raise Err(types.PluginError_Other(
-                f"change {index} of the batch refers to table {table_id}, which the host never showed this instance"
+                f"a change of the batch refers to table {table_id}, which the host never showed this instance"
             ))
-        yield Change(table, operations[index], values, firsts[index])
+        if not shape.planned:
+            shape.plan = build(shape.table)
+            shape.planned = True
+        change.table = shape.table
+        change.plan = shape.plan
+        change.operation = operations[kind]
+        change._kind = kind
+        change._first = first
+        yield change
 
 
-def filter(batch: types.ChangeBatch, decide: Callable[[Change], object]) -> Filtered:
-    """The filter's answer: `decide(change)` (`KEEP`, `DROP` or a `Masked`) for every change."""
-    verdicts: List[object] = []
+def filter(batch: types.ChangeBatch, decide: Callable[[Change], object],
+           plan_of: Optional[Callable[[types.Table], object]] = None) -> Filtered:
+    """The filter's answer: `decide(change)` (`KEEP`, `DROP` or a `Masked`) for every change; with
+    `plan_of`, each change's `plan` is `plan_of(table)`, worked out once per table shape."""
+    global _batches
+    _batches += 1
+    batch_number = _batches
+    words: List[int] = []
     edits: List[List[MaskedColumn]] = []
-    # By the identity of a `Masked` (kept alive here, so its id is not reused): its verdict.
-    listed: Dict[int, Tuple[Masked, Verdict_KeepMasked]] = {}
-    append = verdicts.append
-    for change in changes(batch):
+    append = words.append
+    for change in _changes(batch, plan_of):
         verdict = decide(change)
-        if type(verdict) is Masked:
-            known = listed.get(id(verdict))
-            if known is None:
-                known = (verdict, Verdict_KeepMasked(len(edits)))
+        if verdict.__class__ is Masked:
+            if verdict._batch != batch_number:
+                verdict._batch = batch_number
+                verdict._word = _EDIT_SETS + len(edits)
                 edits.append(verdict.edits)
-                listed[id(verdict)] = known
-            verdict = known[1]
+            verdict = verdict._word
         append(verdict)
-    return Filtered(verdicts, edits)
+    return Filtered(array("I", words).tobytes(), edits)
 
 
-def map_rows(batch: types.ChangeBatch, decide: Callable[[Change], object]) -> list:
+def map_rows(batch: types.ChangeBatch, decide: Callable[[Change], object],
+             plan_of: Optional[Callable[[types.Table], object]] = None) -> list:
     """`decide(change)` (a `RowMapping`) for every change."""
-    return [decide(change) for change in changes(batch)]
+    return [decide(change) for change in _changes(batch, plan_of)]

@@ -24,9 +24,9 @@ use crate::change::{Change, ColumnValue, Commit, RowChange, TableSchema};
 use crate::config::PluginConfig;
 use crate::metrics::Metrics;
 use crate::plugin::engine::{FilterVerdict, PluginCode, PluginEngine, PluginInstance, roles, wit};
-use crate::plugin::flat::write_value;
+use crate::plugin::flat::{write_change, write_value};
 use crate::plugin::interest::Interest;
-use crate::plugin::lower::{lift_value, lower_operation, lower_table};
+use crate::plugin::lower::{lift_value, lower_table};
 use crate::plugin::reload::{self, Reloaded};
 use crate::plugin::{FailurePolicy, PluginError};
 
@@ -102,15 +102,14 @@ async fn instantiate(code: PluginCode, settings: &PluginConfig) -> Result<Loaded
 struct Link {
     settings: PluginConfig,
     version: LoadedVersion,
-    /// Per table shape (by address; the `Arc` kept here so the address is not reused).
-    tables: AddressMap<LinkTable>,
-    /// The id the next table shape gets. Ids start over when `tables` does, so they stay below
-    /// [`REMEMBERED_TABLES`] and the guest's table of shapes stays bounded.
-    next_table_id: u32,
+    /// Per table shape, by the chain's [`Shapes`] index (which is also the id the instance is shown
+    /// the shape under).
+    tables: Vec<Option<LinkTable>>,
+    /// The batch handed to the instance, its buffers kept from call to call.
+    batch: wit::ChangeBatch,
 }
 
 struct LinkTable {
-    _schema: Arc<TableSchema>,
     wanted: bool,
     carried: Vec<u32>,
     /// The shape under its id, as the instance is shown it once.
@@ -121,7 +120,7 @@ struct LinkTable {
     mapping: Option<roles::TableMapping>,
 }
 
-/// How many table shapes each cache remembers before it starts over.
+/// How many table shapes the chain remembers before it starts over.
 const REMEMBERED_TABLES: usize = 4096;
 
 impl Link {
@@ -129,22 +128,28 @@ impl Link {
         Self {
             settings,
             version,
-            tables: AddressMap::default(),
-            next_table_id: 0,
+            tables: Vec::new(),
+            batch: wit::ChangeBatch {
+                new_tables: Vec::new(),
+                changes: Vec::new(),
+                offsets: Vec::new(),
+                data: Vec::new(),
+            },
         }
     }
 
-    fn table(&mut self, schema: &Arc<TableSchema>) -> &mut LinkTable {
+    /// What this plugin makes of table shape `shape`, worked out the first time it is asked.
+    fn table(&mut self, shape: u32, schema: &Arc<TableSchema>) -> &mut LinkTable {
+        let index = shape as usize;
+        if self.tables.len() <= index {
+            self.tables.resize_with(index + 1, || None);
+        }
         let interest = &self.version.interest;
-        let next_table_id = &mut self.next_table_id;
-        self.tables.entry(address(schema)).or_insert_with(|| {
+        self.tables[index].get_or_insert_with(|| {
             let carried = interest.carried(schema);
-            let id = *next_table_id;
-            *next_table_id += 1;
             LinkTable {
-                _schema: schema.clone(),
                 wanted: interest.wants_table(schema),
-                lowered: lower_table(schema, id, &carried),
+                lowered: lower_table(schema, shape, &carried),
                 carried,
                 sent: false,
                 mapping: None,
@@ -152,22 +157,20 @@ impl Link {
         })
     }
 
-    /// Forgets every table shape once too many are remembered. Called before a batch is built, never
-    /// while one refers to ids.
-    fn forget_tables_if_full(&mut self) {
-        if self.tables.len() >= REMEMBERED_TABLES {
-            self.forget_tables();
-        }
+    fn mapping(&self, shape: u32) -> Option<&roles::TableMapping> {
+        self.tables
+            .get(shape as usize)
+            .and_then(Option::as_ref)
+            .and_then(|table| table.mapping.as_ref())
     }
 
     fn forget_tables(&mut self) {
         self.tables.clear();
-        self.next_table_id = 0;
     }
 
     /// After a failed call, or on a fresh instance: whatever the instance was shown is shown again.
     fn resend_tables(&mut self) {
-        for table in self.tables.values_mut() {
+        for table in self.tables.iter_mut().flatten() {
             table.sent = false;
         }
     }
@@ -180,7 +183,9 @@ impl Link {
         &self.settings.name
     }
 
-    /// A fresh instance of the same version, after a trap left the old one unusable.
+    /// A fresh instance of the same version, after a trap left the old one unusable. Callers box the
+    /// future: it is large, and held inline it would make every batch's future as large (and copied
+    /// as such) for the sake of a call that almost never happens.
     async fn reinstantiate(&mut self) -> Result<(), PluginError> {
         let fresh = instantiate(self.version.code.clone(), &self.settings).await?;
         self.version.instance = fresh.instance;
@@ -193,23 +198,54 @@ impl Link {
 enum Fate {
     Kept,
     Dropped,
-    DeadLettered { plugin: String, error: String },
+    /// Boxed, as it is rare: the change moves through the chain a few times, and stays small.
+    DeadLettered(Box<(String, String)>),
 }
 
 /// One row change on its way through the chain.
 struct Working {
     change: RowChange,
-    /// The change as it came in, kept once a plugin edits it, for a later dead letter.
-    original: Option<RowChange>,
+    /// Its table's index in the chain's [`Shapes`].
+    shape: u32,
     fate: Fate,
+    /// The change as it came in, kept once a plugin edits it, for a later dead letter.
+    original: Option<Box<RowChange>>,
     /// Indexes of columns a filter removed.
     removed: Vec<u32>,
-    row: roles::RowMapping,
+    /// What a mapping chose for this row, if any did.
+    row: Option<Box<roles::RowMapping>>,
+}
+
+/// The table shapes the chain has seen, each under a small index: a change's table is looked up by
+/// address once per batch, and every cache of the chain and its links is then a vector indexed by it.
+#[derive(Default)]
+struct Shapes {
+    by_address: AddressMap<u32>,
+    /// By index; the `Arc`s are kept here so that an address is not reused while it is known.
+    schemas: Vec<Arc<TableSchema>>,
+}
+
+impl Shapes {
+    fn index(&mut self, schema: &Arc<TableSchema>) -> u32 {
+        let schemas = &mut self.schemas;
+        *self.by_address.entry(address(schema)).or_insert_with(|| {
+            schemas.push(schema.clone());
+            (schemas.len() - 1) as u32
+        })
+    }
+
+    fn is_full(&self) -> bool {
+        self.schemas.len() >= REMEMBERED_TABLES
+    }
+
+    fn clear(&mut self) {
+        self.by_address.clear();
+        self.schemas.clear();
+    }
 }
 
 /// What the whole chain decided for one table shape.
 struct PublishedTable {
-    _schema: Arc<TableSchema>,
     /// The table with renamed columns, if any were renamed.
     renamed: Option<Arc<TableSchema>>,
     topic: Option<Arc<str>>,
@@ -226,9 +262,11 @@ pub struct PluginChain {
     /// Whether the last change handed through was a commit (or nothing was yet).
     at_boundary: bool,
     tag: Option<Arc<str>>,
-    published: AddressMap<PublishedTable>,
-    /// Tables with removed columns, by (table address, removed columns).
-    trimmed: HashMap<(usize, Vec<u32>), Arc<TableSchema>>,
+    shapes: Shapes,
+    /// By shape index.
+    published: Vec<Option<PublishedTable>>,
+    /// Tables with removed columns, by (shape index, removed columns).
+    trimmed: HashMap<(u32, Vec<u32>), Arc<TableSchema>>,
     /// Whether any plugin dead-letters; failure policies come from the config, which a swap keeps.
     keeps_originals: bool,
     metrics: Arc<Metrics>,
@@ -282,7 +320,8 @@ impl PluginChain {
             reloads,
             at_boundary: true,
             tag: None,
-            published: AddressMap::default(),
+            shapes: Shapes::default(),
+            published: Vec::new(),
             trimmed: HashMap::new(),
             metrics,
         };
@@ -314,18 +353,23 @@ impl PluginChain {
         if self.at_boundary {
             self.swap_pending();
         }
-        let mut routed = Vec::with_capacity(batch.len());
+        let mut routed = Vec::new();
         let first_commit = batch.iter().position(|change| matches!(change, Change::Commit(_)));
         if let Some(commit) = first_commit.filter(|_| self.pending.iter().any(Option::is_some)) {
             let rest = batch.split_off(commit + 1);
-            routed.extend(self.apply_segment(batch).await?);
+            routed = self.apply_segment(batch).await?;
             self.swap_pending();
             batch = rest;
         }
         if let Some(last) = batch.last() {
             self.at_boundary = matches!(last, Change::Commit(_));
         }
-        routed.extend(self.apply_segment(batch).await?);
+        let rest = self.apply_segment(batch).await?;
+        // Usually the batch is one segment: hand its result on rather than copy it.
+        if routed.is_empty() {
+            return Ok(rest);
+        }
+        routed.extend(rest);
         Ok(routed)
     }
 
@@ -388,25 +432,32 @@ impl PluginChain {
                 })
                 .collect());
         }
+        if self.shapes.is_full() {
+            // Before the batch refers to any shape: every cache starts over, and every link shows its
+            // instance the shapes again, under new ids.
+            self.shapes.clear();
+            self.published.clear();
+            self.trimmed.clear();
+            for link in &mut self.links {
+                link.forget_tables();
+            }
+        }
+        let shapes = &mut self.shapes;
         let mut slots: Vec<Result<Working, Commit>> = batch
             .into_iter()
             .map(|change| match change {
                 Change::Row(change) => Ok(Working {
+                    shape: shapes.index(&change.table),
                     change,
-                    original: None,
                     fate: Fate::Kept,
+                    original: None,
                     removed: Vec::new(),
-                    row: roles::RowMapping {
-                        topic: None,
-                        key: None,
-                        partition: None,
-                    },
+                    row: None,
                 }),
                 Change::Commit(commit) => Err(commit),
             })
             .collect();
         for index in 0..self.links.len() {
-            self.links[index].forget_tables_if_full();
             if self.links[index].version.code.has_filter() {
                 run_filter(&mut self.links[index], &mut slots, self.keeps_originals, &self.metrics).await?;
             }
@@ -430,7 +481,8 @@ impl PluginChain {
             };
             match working.fate {
                 Fate::Dropped => continue,
-                Fate::DeadLettered { plugin, error } => {
+                Fate::DeadLettered(failure) => {
+                    let (plugin, error) = *failure;
                     let topic = self
                         .links
                         .iter()
@@ -441,14 +493,14 @@ impl PluginChain {
                         })
                         .unwrap_or_default();
                     routed.push(Routed::DeadLetter(DeadLetter {
-                        change: working.original.unwrap_or(working.change),
+                        change: working.original.map_or(working.change, |original| *original),
                         topic,
                         plugin,
                         error,
                     }));
                 }
                 Fate::Kept => {
-                    let (change, routing) = self.publish(working.change, working.removed, working.row);
+                    let (change, routing) = self.publish(working.change, working.shape, working.removed, working.row);
                     routed.push(Routed::Row(RoutedChange { change, routing }));
                 }
             }
@@ -460,21 +512,23 @@ impl PluginChain {
     fn publish(
         &mut self,
         mut change: RowChange,
+        shape: u32,
         mut removed: Vec<u32>,
-        row: roles::RowMapping,
+        row: Option<Box<roles::RowMapping>>,
     ) -> (RowChange, Routing) {
-        let address = address(&change.table);
-        if self.published.len() >= REMEMBERED_TABLES && !self.published.contains_key(&address) {
-            self.published.clear();
-            self.trimmed.clear();
+        let index = shape as usize;
+        if self.published.len() <= index {
+            self.published.resize_with(index + 1, || None);
         }
         let links = &self.links;
-        let table = self.published.entry(address).or_insert_with(|| {
-            let mapping = links
-                .iter()
-                .rev()
-                .find_map(|link| link.tables.get(&address).and_then(|table| table.mapping.clone()));
+        let table = self.published[index].get_or_insert_with(|| {
+            let mapping = links.iter().rev().find_map(|link| link.mapping(shape).cloned());
             published_table(&change.table, mapping)
+        });
+        let row = row.map(|row| *row).unwrap_or(roles::RowMapping {
+            topic: None,
+            key: None,
+            partition: None,
         });
         let mut routing = Routing {
             topic: row.topic.map(Arc::from).or_else(|| table.topic.clone()),
@@ -498,7 +552,7 @@ impl PluginChain {
             let source = change.table.clone();
             let trimmed = self
                 .trimmed
-                .entry((address, removed.clone()))
+                .entry((shape, removed.clone()))
                 .or_insert_with(|| Arc::new(without_columns(&source, &removed)))
                 .clone();
             change.table = trimmed;
@@ -519,7 +573,6 @@ impl PluginChain {
 fn published_table(schema: &Arc<TableSchema>, mapping: Option<roles::TableMapping>) -> PublishedTable {
     let Some(mapping) = mapping else {
         return PublishedTable {
-            _schema: schema.clone(),
             renamed: None,
             topic: None,
             object_name: None,
@@ -537,7 +590,6 @@ fn published_table(schema: &Arc<TableSchema>, mapping: Option<roles::TableMappin
     });
     let column_count = schema.columns.len();
     PublishedTable {
-        _schema: schema.clone(),
         renamed,
         topic: mapping.topic.map(Arc::from),
         object_name: mapping
@@ -576,13 +628,13 @@ fn kept(slot: &Result<Working, Commit>) -> Option<&Working> {
 /// The kept changes this plugin is shown: its tables, its operations, and (for `map-rows`) a test on
 /// the table's state.
 fn shown(link: &mut Link, slots: &Slots, table_test: impl Fn(&LinkTable) -> bool) -> Vec<usize> {
-    let mut shown = Vec::new();
+    let mut shown = Vec::with_capacity(slots.len());
     for (index, slot) in slots.iter().enumerate() {
         let Some(working) = kept(slot) else { continue };
         if !link.version.interest.wants_operation(&working.change) {
             continue;
         }
-        let table = link.table(&working.change.table);
+        let table = link.table(working.shape, &working.change.table);
         if table.wanted && table_test(table) {
             shown.push(index);
         }
@@ -590,40 +642,48 @@ fn shown(link: &mut Link, slots: &Slots, table_test: impl Fn(&LinkTable) -> bool
     shown
 }
 
-/// The contract's batch of the shown changes, for the link's current instance: the table shapes it
-/// has not been shown yet, then the changes column by column, their carried values in the flat layout.
-fn build_batch(link: &mut Link, slots: &Slots, shown: &[usize]) -> wit::ChangeBatch {
-    let mut batch = wit::ChangeBatch {
-        new_tables: Vec::new(),
-        tables: Vec::with_capacity(shown.len()),
-        operations: Vec::with_capacity(shown.len()),
-        values: wit::RowValues {
-            firsts: Vec::with_capacity(shown.len()),
+/// Fills `link.batch`, the contract's batch of the shown changes, for the link's current instance: the
+/// table shapes it has not been shown yet, then each change's entry and carried values in the flat
+/// layout (see `flat`). The batch's buffers are reused from the last call.
+fn build_batch(link: &mut Link, slots: &Slots, shown: &[usize]) {
+    let mut batch = std::mem::replace(
+        &mut link.batch,
+        wit::ChangeBatch {
+            new_tables: Vec::new(),
+            changes: Vec::new(),
             offsets: Vec::new(),
             data: Vec::new(),
         },
-    };
-    let values = &mut batch.values;
+    );
+    batch.new_tables.clear();
+    batch.changes.clear();
+    batch.offsets.clear();
+    batch.data.clear();
+    batch.changes.reserve(shown.len() * crate::plugin::flat::CHANGE_BYTES);
+    let mut value_count = 0u32;
     for &index in shown {
         let Some(working) = kept(&slots[index]) else { continue };
         let change = &working.change;
-        let table = link.table(&change.table);
+        let Some(table) = link.tables[working.shape as usize].as_mut() else {
+            unreachable!("`shown` looked the shown changes' tables up")
+        };
         if !table.sent {
             table.sent = true;
             batch.new_tables.push(table.lowered.clone());
         }
-        batch.tables.push(table.lowered.id);
-        batch.operations.push(lower_operation(change.operation));
-        values.firsts.push(values.offsets.len() as u32);
+        write_change(&mut batch.changes, working.shape, change.operation, value_count);
         for image in [&change.before, &change.after].into_iter().flatten() {
             for &column in &table.carried {
-                values.offsets.push(values.data.len() as u32);
+                batch
+                    .offsets
+                    .extend_from_slice(&(batch.data.len() as u32).to_le_bytes());
                 let column = column as usize;
-                write_value(&image[column], &change.table.columns[column], &mut values.data);
+                write_value(&image[column], &change.table.columns[column], &mut batch.data);
+                value_count += 1;
             }
         }
     }
-    batch
+    link.batch = batch;
 }
 
 type BatchCall<T> =
@@ -641,8 +701,8 @@ async fn call_batch<T>(
     shown: &[usize],
     call: BatchCall<T>,
 ) -> Result<Vec<Result<T, String>>, PluginError> {
-    let batch = build_batch(link, slots, shown);
-    let error = match call(&mut link.version.instance, &batch).await {
+    build_batch(link, slots, shown);
+    let error = match call(&mut link.version.instance, &link.batch).await {
         Ok(answers) => return Ok(answers.into_iter().map(Ok).collect()),
         Err(error) => error,
     };
@@ -656,17 +716,17 @@ async fn call_batch<T>(
         "{error}; calling it change by change to find the changes it fails on"
     );
     if matches!(error, PluginError::Trapped { .. }) {
-        link.reinstantiate().await?;
+        Box::pin(link.reinstantiate()).await?;
     }
     let mut answers = Vec::with_capacity(shown.len());
     for &index in shown {
-        let single = build_batch(link, slots, &[index]);
-        match call(&mut link.version.instance, &single).await {
+        build_batch(link, slots, &[index]);
+        match call(&mut link.version.instance, &link.batch).await {
             Ok(mut one) => answers.push(Ok(one.pop().expect("one answer for one change"))),
             Err(error) if error.is_call_failure() => {
                 link.resend_tables();
                 if matches!(error, PluginError::Trapped { .. }) {
-                    link.reinstantiate().await?;
+                    Box::pin(link.reinstantiate()).await?;
                 }
                 answers.push(Err(error.to_string()));
             }
@@ -699,10 +759,7 @@ fn fail_change(link: &Link, working: &mut Working, error: String, metrics: &Metr
                 "change sent to the dead-letter topic: {error}"
             );
             metrics.plugins.failed(link.name(), "dead_letter");
-            working.fate = Fate::DeadLettered {
-                plugin: link.name().to_owned(),
-                error,
-            };
+            working.fate = Fate::DeadLettered(Box::new((link.name().to_owned(), error)));
         }
     }
 }
@@ -734,9 +791,9 @@ async fn run_filter(
             Ok(FilterVerdict::Drop) => working.fate = Fate::Dropped,
             Ok(FilterVerdict::KeepMasked(masks)) => {
                 if keep_originals && working.original.is_none() {
-                    working.original = Some(working.change.clone());
+                    working.original = Some(Box::new(working.change.clone()));
                 }
-                let edits = lifted.of(&masks, &working.change.table);
+                let edits = lifted.of(&masks, working.shape, &working.change.table);
                 apply_edits(working, edits);
             }
         }
@@ -753,13 +810,13 @@ enum Edit {
 /// The edit sets of one answer, lifted once per set and table shape rather than once per change.
 #[derive(Default)]
 struct LiftedEdits {
-    /// By (edit set address, table address); an answer has few of each.
-    lifted: Vec<((usize, usize), Vec<Edit>)>,
+    /// By (edit set address, table shape); an answer has few of each.
+    lifted: Vec<((usize, u32), Vec<Edit>)>,
 }
 
 impl LiftedEdits {
-    fn of(&mut self, masks: &Arc<[roles::MaskedColumn]>, table: &Arc<TableSchema>) -> &[Edit] {
-        let key = (masks.as_ptr() as usize, address(table));
+    fn of(&mut self, masks: &Arc<[roles::MaskedColumn]>, shape: u32, table: &TableSchema) -> &[Edit] {
+        let key = (masks.as_ptr() as usize, shape);
         let position = match self.lifted.iter().position(|(known, _)| *known == key) {
             Some(position) => position,
             None => {
@@ -794,12 +851,26 @@ fn apply_edits(working: &mut Working, edits: &[Edit]) {
                 let change = &mut working.change;
                 for image in [&mut change.before, &mut change.after].into_iter().flatten() {
                     // NULL carries nothing to hide, and replacing it would invent a value.
-                    if image[*index] != ColumnValue::Null {
-                        image[*index] = value.clone();
+                    if !matches!(image[*index], ColumnValue::Null) {
+                        replace_value(&mut image[*index], value);
                     }
                 }
             }
         }
+    }
+}
+
+/// `*slot = value.clone()`, reusing the slot's allocation where both hold bytes (a masked text
+/// replacing a text, the usual case), so that masking allocates and frees nothing per change.
+fn replace_value(slot: &mut ColumnValue, value: &ColumnValue) {
+    match (slot, value) {
+        (ColumnValue::Text(old), ColumnValue::Text(new)) | (ColumnValue::Bytes(old), ColumnValue::Bytes(new)) => {
+            old.clone_from(new)
+        }
+        (ColumnValue::Decimal(old), ColumnValue::Decimal(new))
+        | (ColumnValue::Label(old), ColumnValue::Label(new))
+        | (ColumnValue::Json(old), ColumnValue::Json(new)) => old.clone_from(new),
+        (slot, value) => *slot = value.clone(),
     }
 }
 
@@ -838,41 +909,44 @@ async fn run_mapping(
     let (earlier, rest) = links.split_at_mut(index);
     let link = &mut rest[0];
     // Once per table shape: the table's mapping.
-    let mut failed_tables: Vec<(usize, String)> = Vec::new();
+    let mut failed_tables: Vec<(u32, String)> = Vec::new();
     for slot in slots.iter() {
         let Some(working) = kept(slot) else { continue };
-        let schema = working.change.table.clone();
-        let address = address(&schema);
-        let table = link.table(&schema);
-        if !table.wanted || table.mapping.is_some() || failed_tables.iter().any(|(known, _)| *known == address) {
+        let shape = working.shape;
+        let table = link.table(shape, &working.change.table);
+        if !table.wanted || table.mapping.is_some() || failed_tables.iter().any(|(known, _)| *known == shape) {
             continue;
         }
         let lowered = table.lowered.clone();
         let previous = earlier
             .iter()
             .rev()
-            .find_map(|before| before.tables.get(&address).and_then(|table| table.mapping.clone()))
+            .find_map(|before| before.mapping(shape).cloned())
             .unwrap_or_else(no_mapping);
-        match link.version.instance.map_table(&lowered, &previous).await {
-            Ok(mapping) => link.table(&schema).mapping = Some(compose(previous, mapping)),
+        match Box::pin(link.version.instance.map_table(&lowered, &previous)).await {
+            Ok(mapping) => link.table(shape, &working.change.table).mapping = Some(compose(previous, mapping)),
             Err(error) if error.is_call_failure() && *link.policy() != FailurePolicy::Halt => {
                 if matches!(error, PluginError::Trapped { .. }) {
-                    link.reinstantiate().await?;
+                    Box::pin(link.reinstantiate()).await?;
                 }
-                failed_tables.push((address, error.to_string()));
+                failed_tables.push((shape, error.to_string()));
             }
             Err(error) => return Err(error),
         }
     }
-    for (address, error) in failed_tables {
+    for (shape, error) in failed_tables {
         for slot_index in 0..slots.len() {
-            let fails = kept(&slots[slot_index]).is_some_and(|w| self::address(&w.change.table) == address);
+            let fails = kept(&slots[slot_index]).is_some_and(|working| working.shape == shape);
             if fails {
                 fail_change(link, working_mut(slots, slot_index), error.clone(), metrics);
             }
         }
     }
-    // Per row, for the tables that asked for it.
+    // Per row, for the tables that asked for it (usually none: then there is nothing to walk).
+    let per_row = |table: &LinkTable| table.mapping.as_ref().is_some_and(|mapping| mapping.per_row);
+    if !link.tables.iter().flatten().any(per_row) {
+        return Ok(());
+    }
     let shown = shown(link, slots, |table| {
         table.mapping.as_ref().is_some_and(|mapping| mapping.per_row)
     });
@@ -888,14 +962,24 @@ async fn run_mapping(
         match answer {
             Err(error) => fail_change(link, working, error, metrics),
             Ok(row) => {
+                if row.topic.is_none() && row.key.is_none() && row.partition.is_none() {
+                    continue;
+                }
+                let chosen = working.row.get_or_insert_with(|| {
+                    Box::new(roles::RowMapping {
+                        topic: None,
+                        key: None,
+                        partition: None,
+                    })
+                });
                 if row.topic.is_some() {
-                    working.row.topic = row.topic;
+                    chosen.topic = row.topic;
                 }
                 if row.key.is_some() {
-                    working.row.key = row.key;
+                    chosen.key = row.key;
                 }
                 if row.partition.is_some() {
-                    working.row.partition = row.partition;
+                    chosen.partition = row.partition;
                 }
             }
         }

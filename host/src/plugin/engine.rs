@@ -25,6 +25,7 @@ use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable
 use wasmtime::{Cache, CacheConfig, Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::plugin::flat::{self, verdict};
 use crate::plugin::{PluginError, PluginLimits};
 
 mod bindings {
@@ -42,12 +43,12 @@ pub use bindings::sluice::plugin::types as wit;
 /// The contract's types, by role.
 pub mod roles {
     pub use super::bindings::exports::sluice::plugin::ddl_policy::{DdlDecision, DdlEvent, DdlKind, TableRef};
-    pub use super::bindings::exports::sluice::plugin::filter::{ColumnEdit, Filtered, MaskedColumn, Verdict};
+    pub use super::bindings::exports::sluice::plugin::filter::{ColumnEdit, Filtered, MaskedColumn};
     pub use super::bindings::exports::sluice::plugin::mapping::{ObjectName, RowMapping, TableMapping};
 }
 
 /// The contract's package, as error messages name it.
-pub const CONTRACT: &str = "sluice:plugin@0.3.0";
+pub const CONTRACT: &str = "sluice:plugin@0.4.0";
 
 /// A filter's verdict on one change, with the column edits it refers to resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -403,27 +404,39 @@ impl PluginInstance {
         let answer = result
             .map_err(|error| self.trapped(error))?
             .map_err(|error| self.failed(&error))?;
-        self.check_count(batch.tables.len(), answer.verdicts.len())?;
+        let expected = flat::change_count(&batch.changes);
+        let Some(words) = flat::words(&answer.verdicts) else {
+            return Err(PluginError::BadAnswer {
+                name: self.name.to_string(),
+                detail: format!(
+                    "its verdicts are {} bytes, not a whole number of u32 words",
+                    answer.verdicts.len()
+                ),
+            });
+        };
+        self.check_count(expected, words.len())?;
         let edits: Vec<Arc<[roles::MaskedColumn]>> = answer.edits.into_iter().map(Arc::from).collect();
-        answer
-            .verdicts
-            .into_iter()
-            .enumerate()
-            .map(|(change, verdict)| match verdict {
-                roles::Verdict::Keep => Ok(FilterVerdict::Keep),
-                roles::Verdict::Drop => Ok(FilterVerdict::Drop),
-                roles::Verdict::KeepMasked(index) => match edits.get(index as usize) {
-                    Some(edits) => Ok(FilterVerdict::KeepMasked(edits.clone())),
-                    None => Err(PluginError::BadAnswer {
-                        name: self.name.to_string(),
-                        detail: format!(
-                            "the verdict on change {change} names edit set {index}, but the answer lists {}",
-                            edits.len()
-                        ),
-                    }),
+        let mut verdicts = Vec::with_capacity(expected);
+        for (change, word) in words.enumerate() {
+            verdicts.push(match word {
+                verdict::KEEP => FilterVerdict::Keep,
+                verdict::DROP => FilterVerdict::Drop,
+                word => match edits.get((word - verdict::EDIT_SETS) as usize) {
+                    Some(edits) => FilterVerdict::KeepMasked(edits.clone()),
+                    None => {
+                        return Err(PluginError::BadAnswer {
+                            name: self.name.to_string(),
+                            detail: format!(
+                                "the verdict on change {change} names edit set {}, but the answer lists {}",
+                                word - verdict::EDIT_SETS,
+                                edits.len()
+                            ),
+                        });
+                    }
                 },
-            })
-            .collect()
+            });
+        }
+        Ok(verdicts)
     }
 
     /// The mapping of one table. Panics if the plugin has no mapping role.
@@ -448,7 +461,7 @@ impl PluginInstance {
         let mappings = result
             .map_err(|error| self.trapped(error))?
             .map_err(|error| self.failed(&error))?;
-        self.check_count(batch.tables.len(), mappings.len())?;
+        self.check_count(flat::change_count(&batch.changes), mappings.len())?;
         Ok(mappings)
     }
 

@@ -1,17 +1,59 @@
-//! The flat layout of a batch's carried values (`row-values` in `wit/plugin.wit`).
+//! The flat layout in which a batch crosses the boundary (`change-batch` and `filtered` in
+//! `wit/plugin.wit`).
 //!
-//! Every carried value of a batch is written, one after another, into one byte buffer: a kind byte
-//! (the position of its case in the contract's `column-value`) and a little-endian payload. A batch
-//! then crosses into the guest as three blocks of memory (`firsts`, `offsets`, `data`) whatever its
-//! values are, where a list of `column-value`s would cost a guest allocation per list and per string.
-//! The guest helpers decode a value only when the plugin reads it.
+//! Everything per change is bytes: each change's entry (table id, operation, first value: three
+//! little-endian u32 words) in `changes`, where each carried value starts in `offsets` (u32 words), and
+//! the values themselves in `data`, one after another, each a kind byte (the position of its case in
+//! the contract's `column-value`) and a little-endian payload. A filter answers a u32 word per change
+//! the same way. A batch then crosses as three blocks of memory whatever it holds: a list of records
+//! or variants would cost a guest allocation per string and, in the Python and JavaScript glue, an
+//! object built per element. The guest helpers decode a value only when the plugin reads it.
 //!
 //! Invariant: this encoding and the decoders of `plugins/sluice-guest/src/values.rs`,
 //! `plugins/reference-python/sluice_plugin.py` and `plugins/reference-js/sluice_plugin.js` agree; the
 //! round-trip test below and the three-language equivalence test (`tests/tests/plugin_languages.rs`)
 //! hold them to it.
 
-use crate::change::{ColumnSchema, ColumnValue, type_code};
+use crate::change::{ColumnSchema, ColumnValue, Operation, type_code};
+
+/// Bytes per change in a batch's `changes`: table id, operation, first value.
+pub const CHANGE_BYTES: usize = 12;
+
+/// The words of a filter's verdicts: keep, drop, or `EDIT_SETS + n` for keeping the change with the
+/// answer's edit set `n`.
+pub mod verdict {
+    pub const KEEP: u32 = 0;
+    pub const DROP: u32 = 1;
+    pub const EDIT_SETS: u32 = 2;
+}
+
+/// Appends one change's entry to a batch's `changes`.
+pub fn write_change(changes: &mut Vec<u8>, table_id: u32, operation: Operation, first_value: u32) {
+    let operation: u32 = match operation {
+        Operation::Insert => 0,
+        Operation::Update => 1,
+        Operation::Delete => 2,
+    };
+    let mut entry = [0; CHANGE_BYTES];
+    entry[..4].copy_from_slice(&table_id.to_le_bytes());
+    entry[4..8].copy_from_slice(&operation.to_le_bytes());
+    entry[8..].copy_from_slice(&first_value.to_le_bytes());
+    changes.extend_from_slice(&entry);
+}
+
+/// How many changes a batch's `changes` describes.
+pub fn change_count(changes: &[u8]) -> usize {
+    changes.len() / CHANGE_BYTES
+}
+
+/// The u32 words of `bytes` (a whole number of them, or `None`).
+pub fn words(bytes: &[u8]) -> Option<impl ExactSizeIterator<Item = u32> + '_> {
+    bytes.len().is_multiple_of(4).then(|| {
+        bytes
+            .chunks_exact(4)
+            .map(|word| u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
+    })
+}
 
 /// The kind byte of each `column-value` case.
 pub mod kind {
@@ -79,7 +121,8 @@ fn write_bytes(data: &mut Vec<u8>, kind: u8, bytes: &[u8]) {
 /// Character data as UTF-8 text where its charset allows (as `lower::lower_value` does), else as bytes.
 fn write_text(data: &mut Vec<u8>, bytes: &[u8], charset: &str) {
     if charset.starts_with("utf8") || charset == "ascii" {
-        if std::str::from_utf8(bytes).is_ok() {
+        // Most text is ASCII, which a word-at-a-time check settles faster than UTF-8 validation.
+        if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
             return write_bytes(data, kind::TEXT, bytes);
         }
     } else if charset == "latin1" {
@@ -170,6 +213,20 @@ mod tests {
         let mut column = ColumnSchema::new("c", type_code);
         column.charset = Charset { name: charset.into() };
         column
+    }
+
+    #[test]
+    fn a_change_entry_is_three_little_endian_words_and_verdicts_read_back_as_words() {
+        let mut changes = Vec::new();
+        write_change(&mut changes, 7, Operation::Insert, 0);
+        write_change(&mut changes, 0x0102_0304, Operation::Delete, 5);
+        assert_eq!(change_count(&changes), 2);
+        assert_eq!(changes.len(), 2 * CHANGE_BYTES);
+        let read: Vec<u32> = words(&changes).unwrap().collect();
+        assert_eq!(read, [7, 0, 0, 0x0102_0304, 2, 5]);
+        assert_eq!(&changes[12..16], &[4, 3, 2, 1]);
+        assert!(words(&[0, 0, 0]).is_none());
+        assert_eq!(words(&[]).unwrap().len(), 0);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! each row only the values of its carried columns. A table's shape is lowered once per plugin and
 //! table, and sent to each instance once; row values cross in the flat layout of `flat`.
 
-use crate::change::{ColumnSchema, ColumnValue, DateTimeValue, Operation, TableSchema, TimeValue, type_code};
+use crate::change::{ColumnSchema, ColumnValue, DateTimeValue, TableSchema, TimeValue, type_code};
 use crate::plugin::engine::wit;
 
 /// The contract's view of a table, under the id the plugin's batches refer to it by, with the columns
@@ -25,14 +25,6 @@ pub fn lower_table(table: &TableSchema, id: u32, carried: &[u32]) -> wit::Table 
             .collect(),
         primary_key: table.primary_key.iter().map(|&index| index as u32).collect(),
         carried: carried.to_vec(),
-    }
-}
-
-pub fn lower_operation(operation: Operation) -> wit::Operation {
-    match operation {
-        Operation::Insert => wit::Operation::Insert,
-        Operation::Update => wit::Operation::Update,
-        Operation::Delete => wit::Operation::Delete,
     }
 }
 

@@ -10,8 +10,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use sluice_guest::{
-    Change, ColumnValue, Config, DdlDecision, DdlEvent, Interest, MaskedColumn, Operation, Plugin, PluginError, Table,
-    TableMapping, Verdict,
+    Change, ColumnValue, Config, DdlDecision, DdlEvent, Interest, MaskedColumn, Operation, Plans, Plugin, PluginError,
+    Table, TableMapping, Verdict,
 };
 
 /// The config keys, in the order an error message lists them.
@@ -29,9 +29,32 @@ pub struct Reference {
     mask_column: Option<String>,
     /// The parsed `topic_template`.
     topic_template: Option<Vec<TopicPart>>,
-    /// The edit masking column `n` (an index into a table's columns), built once: every masked change
-    /// of a table shares it, so masking allocates nothing per change.
+    /// What each table shape's changes need, worked out once per shape.
+    plans: Plans<TablePlan>,
+    /// The edit masking column `n` (an index into a table's columns), shared by every table whose
+    /// masked column is column `n`: the glue then recognises the edit set of a batch by its address
+    /// alone, and sends it once.
     masks: RefCell<Vec<Option<Rc<[MaskedColumn]>>>>,
+}
+
+/// What the filter needs of one table shape.
+#[derive(Debug)]
+struct TablePlan {
+    /// Whether it is the `drop_deletes_of` table.
+    drops_deletes: bool,
+    mask: MaskPlan,
+}
+
+/// How a table shape's `mask_column` is masked.
+#[derive(Debug)]
+enum MaskPlan {
+    /// No `mask_column`, or the table has no such column.
+    Nothing,
+    /// By this edit of column `column`, shared by every masked change of the shape, so masking
+    /// allocates nothing per change.
+    Column { column: u32, edit: Rc<[MaskedColumn]> },
+    /// Rows do not carry the column: an error rather than a leak.
+    Uncarried(String),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -88,6 +111,25 @@ impl Reference {
             .clone()
     }
 
+    fn plan(&self, table: &Table) -> TablePlan {
+        let name = self.mask_column.as_deref();
+        let mask = match name.and_then(|name| Some((name, table.column_index(name)?))) {
+            None => MaskPlan::Nothing,
+            Some((_, column)) if table.carried_position(column).is_some() => MaskPlan::Column {
+                column,
+                edit: self.mask(column),
+            },
+            Some((name, _)) => MaskPlan::Uncarried(format!(
+                "column `{name}` of `{}.{}` was not carried, although the interest names it",
+                table.database, table.name
+            )),
+        };
+        TablePlan {
+            drops_deletes: self.drops_deletes_of(table),
+            mask,
+        }
+    }
+
     /// Whether `drop_deletes_of` is `database.table` of `table`, compared without building the name.
     fn drops_deletes_of(&self, table: &Table) -> bool {
         self.drop_deletes_of.as_deref().is_some_and(|qualified| {
@@ -115,6 +157,7 @@ impl Plugin for Reference {
             drop_deletes_of,
             mask_column: config.get("mask_column").map(str::to_owned),
             topic_template: config.get("topic_template").map(parse_template),
+            plans: Plans::new(),
             masks: RefCell::new(Vec::new()),
         })
     }
@@ -124,27 +167,18 @@ impl Plugin for Reference {
     }
 
     fn filter(&self, change: &Change<'_>) -> Result<Verdict, PluginError> {
-        let table = change.table();
-        if change.operation() == Operation::Delete && self.drops_deletes_of(table) {
+        let plan = self.plans.of(change, |table| self.plan(table));
+        if plan.drops_deletes && change.operation() == Operation::Delete {
             return Ok(Verdict::Drop);
         }
-        let Some(name) = self.mask_column.as_deref() else {
-            return Ok(Verdict::Keep);
-        };
-        let Some(column) = table.column_index(name) else {
-            return Ok(Verdict::Keep);
-        };
-        if table.carried_position(column).is_none() {
-            return Err(PluginError::Other(format!(
-                "column `{name}` of `{}.{}` was not carried, although the interest names it",
-                table.database, table.name
-            )));
-        }
-        // One edit covers both images: mask when either image holds a value (see the README).
-        if change.holds_value_at(column) {
-            Ok(Verdict::KeepMasked(self.mask(column)))
-        } else {
-            Ok(Verdict::Keep)
+        match &plan.mask {
+            MaskPlan::Nothing => Ok(Verdict::Keep),
+            MaskPlan::Uncarried(message) => Err(PluginError::Other(message.clone())),
+            // One edit covers both images: mask when either image holds a value (see the README).
+            MaskPlan::Column { column, edit } if change.holds_value_at(*column) => {
+                Ok(Verdict::KeepMasked(edit.clone()))
+            }
+            MaskPlan::Column { .. } => Ok(Verdict::Keep),
         }
     }
 

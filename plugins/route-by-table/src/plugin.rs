@@ -1,18 +1,15 @@
 //! The plugin: [`Router`] playing the filter role (drop the changes of dropped tables) and the mapping
 //! role (choose each kept table's topic, once per table shape).
 
-use std::cell::RefCell;
-
-use sluice_guest::{Change, Config, Plugin, PluginError, Table, TableMapping, Verdict};
+use sluice_guest::{Change, Config, Plans, Plugin, PluginError, Table, TableMapping, Verdict};
 
 use crate::rules::{Route, Router};
 
 /// The `route-by-table` plugin.
 pub struct RouteByTable {
     router: Router,
-    /// `database.table` of the change being filtered, reused so that filtering allocates nothing once
-    /// the longest name has been seen.
-    qualified_name: RefCell<String>,
+    /// Per table shape: whether its changes are dropped, decided once rather than per change.
+    drops: Plans<bool>,
 }
 
 impl Plugin for RouteByTable {
@@ -21,22 +18,15 @@ impl Plugin for RouteByTable {
             Router::from_config(config.pairs()).map_err(|error| PluginError::InvalidConfig(error.to_string()))?;
         Ok(RouteByTable {
             router,
-            qualified_name: RefCell::new(String::new()),
+            drops: Plans::new(),
         })
     }
 
     fn filter(&self, change: &Change<'_>) -> Result<Verdict, PluginError> {
-        let table = change.table();
-        let mut qualified_name = self.qualified_name.borrow_mut();
-        qualified_name.clear();
-        qualified_name.push_str(&table.database);
-        qualified_name.push('.');
-        qualified_name.push_str(&table.name);
-        Ok(if self.router.drops(&qualified_name) {
-            Verdict::Drop
-        } else {
-            Verdict::Keep
-        })
+        let drops = self
+            .drops
+            .of(change, |table| self.router.drops(&table.qualified_name()));
+        Ok(if *drops { Verdict::Drop } else { Verdict::Keep })
     }
 
     fn map_table(&self, table: &Table, previous: TableMapping) -> Result<TableMapping, PluginError> {
@@ -128,7 +118,7 @@ mod tests {
     }
 
     #[test]
-    fn the_reused_name_buffer_does_not_leak_between_changes() {
+    fn each_table_is_judged_by_its_own_name() {
         let plugin = plugin(&[("drop_tables", "d.t")]);
         let long = table("database", "a_long_table_name");
         let short = table("d", "t");

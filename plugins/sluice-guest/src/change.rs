@@ -1,5 +1,6 @@
 //! [`Change`]: one row change together with its table, as a role method sees it.
 
+use crate::plans::Shape;
 use crate::types::{Operation, Table};
 use crate::values::Value;
 
@@ -7,34 +8,41 @@ use crate::values::Value;
 #[derive(Clone, Copy, Debug)]
 pub struct Image<'a> {
     data: &'a [u8],
-    /// Where each carried value starts in `data`.
-    offsets: &'a [u32],
+    /// Where each carried value starts in `data`: a little-endian u32 each.
+    offsets: &'a [u8],
 }
 
 impl<'a> Image<'a> {
-    pub(crate) fn new(data: &'a [u8], offsets: &'a [u32]) -> Image<'a> {
+    pub(crate) fn new(data: &'a [u8], offsets: &'a [u8]) -> Image<'a> {
         Image { data, offsets }
     }
 
     /// How many values it carries: as many as the table's `carried` columns, or none if absent.
     pub fn len(&self) -> usize {
-        self.offsets.len()
+        self.offsets.len() / 4
     }
 
     pub fn is_empty(&self) -> bool {
         self.offsets.is_empty()
     }
 
+    /// Where the value at `position` starts in `data`.
+    fn start(&self, position: usize) -> Option<usize> {
+        let at = position.checked_mul(4)?;
+        let word = self.offsets.get(at..at + 4)?;
+        Some(u32::from_le_bytes([word[0], word[1], word[2], word[3]]) as usize)
+    }
+
     /// The value at `position` of the table's `carried` order, decoded now.
     pub fn get(&self, position: usize) -> Option<Value<'a>> {
-        let start = *self.offsets.get(position)? as usize;
-        Value::decode(self.data.get(start..)?)
+        Value::decode(self.data.get(self.start(position)?..)?)
     }
 
     /// Whether the value at `position` is SQL NULL, read without decoding the value.
     pub fn is_null(&self, position: usize) -> Option<bool> {
-        let start = *self.offsets.get(position)? as usize;
-        self.data.get(start).map(|&kind| kind == crate::values::NULL_KIND)
+        self.data
+            .get(self.start(position)?)
+            .map(|&kind| kind == crate::values::NULL_KIND)
     }
 
     /// Every carried value, in the table's `carried` order.
@@ -51,24 +59,39 @@ impl<'a> Image<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct Change<'a> {
     table: &'a Table,
+    shape: Shape,
     operation: Operation,
     before: Image<'a>,
     after: Image<'a>,
 }
 
 impl<'a> Change<'a> {
-    pub(crate) fn from_parts(table: &'a Table, operation: Operation, before: Image<'a>, after: Image<'a>) -> Self {
+    pub(crate) fn from_parts(
+        table: &'a Table,
+        shape: Shape,
+        operation: Operation,
+        before: Image<'a>,
+        after: Image<'a>,
+    ) -> Self {
         Change {
             table,
+            shape,
             operation,
             before,
             after,
         }
     }
 
-    /// `change` of `table`, for unit tests of a role method.
+    /// `change` of `table`, for unit tests of a role method. Each such change counts as a table shape
+    /// of its own, so a [`crate::Plans`] works its plan out anew.
     pub fn new(table: &'a Table, change: &'a crate::RowChange) -> Change<'a> {
-        change.of(table)
+        change.of(table, Shape::new(table.id))
+    }
+
+    /// Which table shape, as the instance was shown it, the change belongs to: the key of
+    /// [`crate::Plans`].
+    pub fn shape(&self) -> Shape {
+        self.shape
     }
 
     /// The table the change belongs to.

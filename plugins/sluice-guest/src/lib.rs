@@ -1,6 +1,6 @@
 //! Write a sluice plugin in Rust as plain functions over plain types.
 //!
-//! A sluice plugin is a WebAssembly component of the `full-plugin` world of `sluice:plugin@0.3.0`
+//! A sluice plugin is a WebAssembly component of the `full-plugin` world of `sluice:plugin@0.4.0`
 //! (`wit/plugin.wit`). This crate owns the `wit_bindgen::generate!` of that world, so a plugin crate
 //! does not deal with the generated glue at all. An author:
 //!
@@ -18,7 +18,8 @@
 //! every change's table by id, and collects the answers. Values are read by column name through
 //! [`Change::after_value`] and friends, which look the name up among the few columns the plugin asked
 //! for in its [`Interest`] and decode the value then, as a borrowed [`Value`]: a plugin pays only for
-//! the values it reads.
+//! the values it reads. What a plugin needs to know of a table (where a column is, which edits mask
+//! it, ...) it can work out once per table shape and keep in a [`Plans`], rather than per change.
 //!
 //! ```
 //! use sluice_guest::{Change, Config, Interest, Plugin, PluginError, Verdict};
@@ -51,6 +52,7 @@ pub mod bindings;
 mod change;
 mod config;
 pub mod log;
+mod plans;
 mod plugin;
 mod rows;
 pub mod run;
@@ -59,6 +61,7 @@ mod values;
 
 pub use change::{Change, Image};
 pub use config::Config;
+pub use plans::{Plans, Shape};
 pub use plugin::{Adapter, Plugin};
 pub use rows::RowChange;
 pub use types::{

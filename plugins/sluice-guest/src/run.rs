@@ -2,21 +2,22 @@
 //!
 //! It runs on the daemon's hot path, once per batch of typically 64 to 1024 changes. It remembers the
 //! table shapes the host shows the instance (each once, in a batch's `new_tables`) in [`Tables`], and
-//! walks the batch's flat lists, handing each change to the plugin as a [`Change`] whose values are
-//! decoded only if the plugin reads them. Plugin tests can call [`filter`] and [`map_rows`] to drive a
+//! walks the batch's bytes (an entry per change, value offsets, values), handing each change to the
+//! plugin as a [`Change`] whose values are decoded only if the plugin reads them. Plugin tests can call [`filter`] and [`map_rows`] to drive a
 //! plugin over a whole batch without the thread-local the component uses.
 
-use crate::bindings::exports::sluice::plugin::filter::{Filtered, Verdict as WireVerdict};
+use crate::bindings::exports::sluice::plugin::filter::Filtered;
 use crate::change::{Change, Image};
+use crate::plans::Shape;
 use crate::plugin::Plugin;
 use std::rc::Rc;
 
 use crate::types::{ChangeBatch, MaskedColumn, Operation, PluginError, RowMapping, Table, Verdict};
 
-/// The table shapes the host has shown this instance, by id.
+/// The table shapes the host has shown this instance, by id, each with its [`Shape`] key.
 #[derive(Debug, Default)]
 pub struct Tables {
-    by_id: Vec<Option<Table>>,
+    by_id: Vec<Option<(Table, Shape)>>,
 }
 
 impl Tables {
@@ -27,14 +28,35 @@ impl Tables {
             if self.by_id.len() <= id {
                 self.by_id.resize_with(id + 1, || None);
             }
-            self.by_id[id] = Some(table);
+            let shape = Shape::new(table.id);
+            self.by_id[id] = Some((table, shape));
         }
     }
 
     /// The table shape known under `id`.
     pub fn get(&self, id: u32) -> Option<&Table> {
+        self.by_id
+            .get(id as usize)
+            .and_then(Option::as_ref)
+            .map(|(table, _)| table)
+    }
+
+    pub(crate) fn shape(&self, id: u32) -> Option<&(Table, Shape)> {
         self.by_id.get(id as usize).and_then(Option::as_ref)
     }
+}
+
+/// The words of the answer's verdicts (`filtered` in `wit/plugin.wit`).
+const KEEP: u32 = 0;
+const DROP: u32 = 1;
+const EDIT_SETS: u32 = 2;
+
+/// Bytes per change in a batch's `changes`.
+const CHANGE_BYTES: usize = 12;
+
+/// How many changes `batch` holds.
+pub fn change_count(batch: &ChangeBatch) -> usize {
+    batch.changes.len() / CHANGE_BYTES
 }
 
 /// One verdict per change of `batch`, in order, from [`Plugin::filter`]; for tests, as the plugin
@@ -42,7 +64,7 @@ impl Tables {
 pub fn filter<P: Plugin>(plugin: &P, batch: &ChangeBatch) -> Result<Vec<Verdict>, PluginError> {
     let mut tables = Tables::default();
     tables.remember(batch.new_tables.iter().cloned());
-    let mut verdicts = Vec::with_capacity(batch.tables.len());
+    let mut verdicts = Vec::with_capacity(change_count(batch));
     per_change(&tables, batch, |change| {
         verdicts.push(plugin.filter(change)?);
         Ok(())
@@ -54,17 +76,17 @@ pub fn filter<P: Plugin>(plugin: &P, batch: &ChangeBatch) -> Result<Vec<Verdict>
 /// edits listed once. `tables` must already know the batch's `new_tables`.
 pub fn filtered<P: Plugin>(plugin: &P, tables: &Tables, batch: &ChangeBatch) -> Result<Filtered, PluginError> {
     let mut answer = Filtered {
-        verdicts: Vec::with_capacity(batch.tables.len()),
+        verdicts: Vec::with_capacity(change_count(batch) * 4),
         edits: Vec::new(),
     };
     let mut listed = Vec::new();
     per_change(tables, batch, |change| {
-        let verdict = match plugin.filter(change)? {
-            Verdict::Keep => WireVerdict::Keep,
-            Verdict::Drop => WireVerdict::Drop,
-            Verdict::KeepMasked(edits) => WireVerdict::KeepMasked(edit_set(&mut listed, &mut answer.edits, edits)),
+        let word = match plugin.filter(change)? {
+            Verdict::Keep => KEEP,
+            Verdict::Drop => DROP,
+            Verdict::KeepMasked(edits) => EDIT_SETS + edit_set(&mut listed, &mut answer.edits, edits),
         };
-        answer.verdicts.push(verdict);
+        answer.verdicts.extend_from_slice(&word.to_le_bytes());
         Ok(())
     })?;
     Ok(answer)
@@ -93,7 +115,7 @@ fn edit_set(listed: &mut Vec<Rc<[MaskedColumn]>>, sets: &mut Vec<Vec<MaskedColum
 /// One row mapping per change of `batch`, in order, from [`Plugin::map_row`]. `tables` must already
 /// know the batch's `new_tables`.
 pub fn map_rows<P: Plugin>(plugin: &P, tables: &Tables, batch: &ChangeBatch) -> Result<Vec<RowMapping>, PluginError> {
-    let mut mappings = Vec::with_capacity(batch.tables.len());
+    let mut mappings = Vec::with_capacity(change_count(batch));
     per_change(tables, batch, |change| {
         mappings.push(plugin.map_row(change)?);
         Ok(())
@@ -101,42 +123,51 @@ pub fn map_rows<P: Plugin>(plugin: &P, tables: &Tables, batch: &ChangeBatch) -> 
     Ok(mappings)
 }
 
+/// The little-endian u32 word at byte `at` of `bytes`, if it is there.
+fn word(bytes: &[u8], at: usize) -> Option<u32> {
+    let word = bytes.get(at..at + 4)?;
+    Some(u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
+}
+
 fn per_change(
     tables: &Tables,
     batch: &ChangeBatch,
     mut decide: impl FnMut(&Change<'_>) -> Result<(), PluginError>,
 ) -> Result<(), PluginError> {
-    let values = &batch.values;
-    let count = batch.tables.len();
-    if batch.operations.len() != count || values.firsts.len() != count {
+    if !batch.changes.len().is_multiple_of(CHANGE_BYTES) || !batch.offsets.len().is_multiple_of(4) {
         return Err(PluginError::Other(format!(
-            "the batch is malformed: {count} tables, {} operations and {} value starts",
-            batch.operations.len(),
-            values.firsts.len()
+            "the batch is malformed: {} bytes of changes and {} bytes of offsets",
+            batch.changes.len(),
+            batch.offsets.len()
         )));
     }
-    for index in 0..count {
-        let id = batch.tables[index];
-        let table = tables.get(id).ok_or_else(|| {
+    for (index, entry) in batch.changes.chunks_exact(CHANGE_BYTES).enumerate() {
+        let id = word(entry, 0).unwrap_or_default();
+        let (table, shape) = tables.shape(id).ok_or_else(|| {
             PluginError::Other(format!(
                 "change {index} of the batch refers to table {id}, which the host never showed this instance"
             ))
         })?;
-        let operation = batch.operations[index];
         let carried = table.carried.len();
-        let (before, after) = match operation {
-            Operation::Insert => (0, carried),
-            Operation::Update => (carried, carried),
-            Operation::Delete => (carried, 0),
+        let (operation, before, after) = match word(entry, 4) {
+            Some(0) => (Operation::Insert, 0, carried),
+            Some(1) => (Operation::Update, carried, carried),
+            Some(2) => (Operation::Delete, carried, 0),
+            other => {
+                return Err(PluginError::Other(format!(
+                    "change {index} of the batch has the unknown operation {other:?}"
+                )));
+            }
         };
-        let first = values.firsts[index] as usize;
-        let offsets = values
+        // The change's value offsets: 4 bytes each.
+        let first = word(entry, 8).unwrap_or_default() as usize * 4;
+        let values = batch
             .offsets
-            .get(first..first + before + after)
+            .get(first..first + (before + after) * 4)
             .ok_or_else(|| PluginError::Other(format!("the values of change {index} of the batch are missing")))?;
-        let (before, after) = offsets.split_at(before);
-        let (before, after) = (Image::new(&values.data, before), Image::new(&values.data, after));
-        decide(&Change::from_parts(table, operation, before, after))?;
+        let (before, after) = values.split_at(before * 4);
+        let (before, after) = (Image::new(&batch.data, before), Image::new(&batch.data, after));
+        decide(&Change::from_parts(table, *shape, operation, before, after))?;
     }
     Ok(())
 }
@@ -173,6 +204,12 @@ mod tests {
         }
     }
 
+    fn words(bytes: &[u8]) -> Vec<u32> {
+        (0..bytes.len() / 4)
+            .map(|index| word(bytes, index * 4).unwrap())
+            .collect()
+    }
+
     fn batch() -> ChangeBatch {
         ChangeBatch::of(
             vec![
@@ -206,14 +243,8 @@ mod tests {
         tables.remember(batch.new_tables.clone());
         let answer = filtered(&MaskEmail, &tables, &batch).unwrap();
         assert_eq!(
-            answer.verdicts,
-            [
-                WireVerdict::KeepMasked(0),
-                WireVerdict::Keep,
-                WireVerdict::Keep,
-                WireVerdict::KeepMasked(1),
-                WireVerdict::KeepMasked(0),
-            ]
+            words(&answer.verdicts),
+            [EDIT_SETS, KEEP, KEEP, EDIT_SETS + 1, EDIT_SETS]
         );
         assert_eq!(
             answer.edits,
@@ -236,16 +267,13 @@ mod tests {
             ..ChangeBatch::of(vec![], vec![RowChange::insert(1, vec![ColumnValue::text("d@x")])])
         };
         let answer = filtered(&MaskEmail, &tables, &later).unwrap();
-        assert_eq!(answer.verdicts, [WireVerdict::KeepMasked(0)]);
+        assert_eq!(words(&answer.verdicts), [EDIT_SETS]);
         // The host reuses id 1 for another shape, without `email`.
         tables.remember([Table {
             id: 1,
             ..Table::new("shop", "items", &[("id", 3)])
         }]);
-        assert_eq!(
-            filtered(&MaskEmail, &tables, &later).unwrap().verdicts,
-            [WireVerdict::Keep]
-        );
+        assert_eq!(words(&filtered(&MaskEmail, &tables, &later).unwrap().verdicts), [KEEP]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ pub use crate::bindings::exports::sluice::plugin::ddl_policy::{DdlDecision, DdlE
 pub use crate::bindings::exports::sluice::plugin::filter::{ColumnEdit, MaskedColumn};
 pub use crate::bindings::exports::sluice::plugin::mapping::{ObjectName, RowMapping, TableMapping};
 pub use crate::bindings::sluice::plugin::types::{
-    ChangeBatch, Column, ColumnValue, Date, Datetime, Interest, Operation, PluginError, RowValues, Table, Time,
+    ChangeBatch, Column, ColumnValue, Date, Datetime, Interest, Operation, PluginError, Table, Time,
 };
 
 /// The fate of one change, as [`crate::Plugin::filter`] decides it.

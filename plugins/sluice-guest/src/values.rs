@@ -1,4 +1,4 @@
-//! [`Value`]: one carried value, read lazily from the flat layout the host sends (`row-values` in
+//! [`Value`]: one carried value, read lazily from the byte layout the host sends (`change-batch` in
 //! `wit/plugin.wit`), and the encoder the native test constructors use to build that layout.
 //!
 //! A value is decoded only when the plugin reads it, and text borrows the batch's bytes, so reading a
