@@ -174,24 +174,6 @@ async fn a_transaction_streams_through_the_plugin_into_kafka_as_dts_avro() -> an
         "{metrics}"
     );
     assert_eq!(http_get(&metrics_address, "/ready").await?.0, 200);
-    // Every series the example Grafana dashboard charts is one the daemon serves.
-    let dashboard =
-        std::fs::read_to_string(sluice_tests::cargo::repository_root().join("examples/grafana-dashboard.json"))?;
-    let mut charted: Vec<&str> = dashboard
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|word| word.starts_with("sluice_"))
-        .collect();
-    charted.sort();
-    charted.dedup();
-    assert!(charted.len() >= 10, "{charted:?}");
-    for series in charted {
-        let family = series.strip_suffix("_total").unwrap_or(series);
-        assert!(
-            metrics.contains(&format!("# TYPE {family} ")),
-            "the dashboard charts {series}, which /metrics does not serve"
-        );
-    }
-
     assert!(!daemon.has_stopped(), "the daemon stopped while streaming");
     daemon.stop().await?;
     let stored = std::fs::read_to_string(&checkpoint)?;

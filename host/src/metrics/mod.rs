@@ -322,4 +322,35 @@ mod tests {
             "{text}"
         );
     }
+
+    /// Every series the example Grafana dashboard charts is one the daemon serves (a family shows in
+    /// the text only once it has a sample, so each gets one here).
+    #[test]
+    fn every_series_the_example_dashboard_charts_is_served() {
+        let metrics = Metrics::new();
+        let _progress = metrics.snapshot.table(&TableName::new("shop", "orders"), 10);
+        metrics.plugins.swapped("router");
+        metrics.plugins.refused("router");
+        metrics.plugins.failed("router", "skip");
+        metrics
+            .stream
+            .count_changes("shop.orders".into(), crate::change::Operation::Insert, 1);
+        let text = metrics.render();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/grafana-dashboard.json");
+        let dashboard = std::fs::read_to_string(&path).unwrap();
+        let mut charted: Vec<&str> = dashboard
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| word.starts_with("sluice_"))
+            .collect();
+        charted.sort();
+        charted.dedup();
+        assert!(charted.len() >= 10, "{charted:?}");
+        for series in charted {
+            let family = series.strip_suffix("_total").unwrap_or(series);
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "the dashboard charts {series}, which /metrics does not serve:\n{text}"
+            );
+        }
+    }
 }

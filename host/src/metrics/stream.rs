@@ -89,17 +89,22 @@ impl StreamMetrics {
             newest = newest.max(Some(change.timestamp));
         }
         for ((_, operation), (change, count)) in counts {
-            let label = ChangeLabel {
-                table: change.table.name.object_name(),
-                operation: operation_name(operation).to_owned(),
-            };
-            self.changes.get_or_create(&label).inc_by(count);
+            self.count_changes(change.table.name.object_name(), operation, count);
         }
         if let Some(newest) = newest {
             self.newest_source_timestamp
                 .fetch_max(i64::from(newest), Ordering::Relaxed);
             self.refresh_lag();
         }
+    }
+
+    /// Counts `count` published changes of `table` (`database.table`).
+    pub fn count_changes(&self, table: String, operation: Operation, count: u64) {
+        let label = ChangeLabel {
+            table,
+            operation: operation_name(operation).to_owned(),
+        };
+        self.changes.get_or_create(&label).inc_by(count);
     }
 
     /// Counts messages handed to Kafka.
