@@ -159,3 +159,25 @@ impl Workload {
         Ok(self.done.load(Ordering::Relaxed))
     }
 }
+
+/// Inserts rows `ids` into `shop.items (id, note)`, one autocommitted statement each.
+pub async fn insert_items(db: &MariaDb, ids: std::ops::RangeInclusive<i64>) -> anyhow::Result<()> {
+    for id in ids {
+        db.execute(&format!("INSERT INTO shop.items VALUES ({id}, 'item {id}')"))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The first column of each message's after image (an insert's `id`), in message order.
+pub fn inserted_ids(messages: &[crate::harness::ConsumedMessage]) -> anyhow::Result<Vec<i64>> {
+    let schema = crate::daemon::reference_schema()?;
+    messages
+        .iter()
+        .map(|message| {
+            let record = crate::daemon::decode_record(&schema, &message.payload)?;
+            let after = record.after.context("an insert has an after image")?;
+            Ok(after[0].as_deref().context("id is not NULL")?.parse()?)
+        })
+        .collect()
+}

@@ -6,31 +6,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use mysql_async::prelude::Queryable;
-use sluice_tests::daemon::{RunningDaemon, config_toml, current_position, decode_record, reference_schema};
+use sluice_tests::daemon::{RunningDaemon, config_toml, current_position};
 use sluice_tests::harness::{Broker, MariaDb, MariaDbOptions, consume};
+use sluice_tests::replay::{insert_items, inserted_ids};
 
 const TOPIC: &str = "items";
 
-async fn insert_items(db: &MariaDb, ids: std::ops::RangeInclusive<i64>) -> anyhow::Result<()> {
-    for id in ids {
-        db.execute(&format!("INSERT INTO shop.items VALUES ({id}, 'item {id}')"))
-            .await?;
-    }
-    Ok(())
-}
-
 /// The `id` of every record in the topic, in topic order.
 async fn topic_ids(broker: &Broker, expected: usize, timeout: Duration) -> anyhow::Result<Vec<i64>> {
-    let schema = reference_schema()?;
-    consume(&broker.bootstrap_servers(), TOPIC, expected, timeout)
-        .await?
-        .iter()
-        .map(|message| {
-            let record = decode_record(&schema, &message.payload)?;
-            let after = record.after.context("an insert has an after image")?;
-            Ok(after[0].as_deref().context("id is not NULL")?.parse()?)
-        })
-        .collect()
+    inserted_ids(&consume(&broker.bootstrap_servers(), TOPIC, expected, timeout).await?)
 }
 
 async fn query_text(db: &MariaDb, sql: &str) -> anyhow::Result<Option<String>> {

@@ -12,26 +12,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::mocking::MockCluster;
-use sluice_tests::daemon::{
-    RunningDaemon, config_toml_for_brokers, current_position, decode_record, reference_schema, wait_for_checkpoint,
-};
+use sluice_tests::daemon::{RunningDaemon, config_toml_for_brokers, current_position, wait_for_checkpoint};
 use sluice_tests::harness::{MariaDb, consume};
+use sluice_tests::replay::{insert_items, inserted_ids};
 
 const TOPIC: &str = "items";
-
-async fn insert_items(db: &MariaDb, ids: std::ops::RangeInclusive<i64>) -> anyhow::Result<()> {
-    for id in ids {
-        db.execute(&format!("INSERT INTO shop.items VALUES ({id}, 'item {id}')"))
-            .await?;
-    }
-    Ok(())
-}
 
 /// The ids a `read_committed` consumer (librdkafka's default) sees, sorted. A message the consumer
 /// fetched twice (the mock cluster makes it re-fetch from the start of a partition now and then) counts
 /// once: what matters is what the topic holds, one id per offset.
 async fn committed_ids(bootstrap: &str, expected: usize, timeout: Duration) -> anyhow::Result<Vec<i64>> {
-    let schema = reference_schema()?;
     let deadline = std::time::Instant::now() + timeout;
     loop {
         let mut messages = consume(bootstrap, TOPIC, expected, timeout).await?;
@@ -39,14 +29,7 @@ async fn committed_ids(bootstrap: &str, expected: usize, timeout: Duration) -> a
         if messages.len() < expected && expected != usize::MAX && std::time::Instant::now() < deadline {
             continue;
         }
-        let mut ids = messages
-            .iter()
-            .map(|message| {
-                let record = decode_record(&schema, &message.payload)?;
-                let after = record.after.context("an insert has an after image")?;
-                Ok(after[0].as_deref().context("id is not NULL")?.parse()?)
-            })
-            .collect::<anyhow::Result<Vec<i64>>>()?;
+        let mut ids = inserted_ids(&messages)?;
         ids.sort();
         return Ok(ids);
     }

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
 use rdkafka::client::{Client, ClientContext};
 use rdkafka::producer::{BaseProducer, Producer};
 
@@ -58,11 +57,7 @@ fn fetch_listing<C: ClientContext>(client: &Client<C>, timeout: Duration) -> Res
 /// Asks the broker for its metadata once, within [`METADATA_TIMEOUT`], and checks the topics.
 pub async fn run(config: &Config) -> Vec<CheckResult> {
     let kafka = &config.kafka;
-    let mut client = ClientConfig::new();
-    client.set("bootstrap.servers", &kafka.bootstrap_servers);
-    for (key, value) in &kafka.options {
-        client.set(key, value);
-    }
+    let client = crate::sink::kafka::client_config(kafka);
     let answer = tokio::task::spawn_blocking(move || {
         let producer: BaseProducer = client
             .create()

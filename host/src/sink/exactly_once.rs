@@ -88,10 +88,6 @@ pub fn read_tails(
         detail,
     };
     let consumer: BaseConsumer = consumer_config
-        .clone()
-        .set("group.id", "sluice-tail-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
         .create()
         .map_err(|error| tail_error(error.to_string()))?;
     let mut tails = Vec::new();

@@ -44,6 +44,27 @@ const DEFAULT_PRODUCER_SETTINGS: &[(&str, &str)] = &[
     ("statistics.interval.ms", STATISTICS_INTERVAL_MS),
 ];
 
+/// A client of the configured brokers with the user's `kafka.options` (security and the like), and
+/// none of sluice's producer settings: for metadata requests and readers.
+pub fn client_config(config: &KafkaConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", &config.bootstrap_servers);
+    for (key, value) in &config.options {
+        client.set(key, value);
+    }
+    client
+}
+
+/// A consumer that reads assigned partitions to their end once, in group `group`, committing nothing.
+pub fn reader_config(config: &KafkaConfig, group: &str) -> ClientConfig {
+    let mut client = client_config(config);
+    client
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true");
+    client
+}
+
 pub struct KafkaSink {
     producer: FutureProducer<SinkContext>,
     admin: AdminClient<SinkContext>,
@@ -84,11 +105,7 @@ impl KafkaSink {
             .create_with_context(SinkContext::new(outage.clone()))
             .map_err(SinkError::Create)?;
         let oversized = Oversized::new(config.oversized.clone(), oversized::producer_limit(&config.options));
-        let mut tail_reader_config = ClientConfig::new();
-        tail_reader_config.set("bootstrap.servers", &config.bootstrap_servers);
-        for (key, value) in &config.options {
-            tail_reader_config.set(key, value);
-        }
+        let tail_reader_config = reader_config(config, "sluice-tail-reader");
         Ok(Self {
             producer,
             admin,

@@ -26,7 +26,7 @@ use crate::config::KafkaConfig;
 use crate::pipeline::{Outgoing, RunError};
 use crate::sink::SinkError;
 use crate::sink::context::SinkContext;
-use crate::sink::kafka::KafkaSink;
+use crate::sink::kafka::{self, KafkaSink};
 
 /// How long a transaction call may take before the broker is deemed unreachable.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -70,16 +70,8 @@ pub async fn prepare(sink: &KafkaSink, config: &KafkaConfig, store: &CheckpointS
 }
 
 fn reader_config(config: &KafkaConfig) -> ClientConfig {
-    let mut client = ClientConfig::new();
-    client.set("bootstrap.servers", &config.bootstrap_servers);
-    for (key, value) in &config.options {
-        client.set(key, value);
-    }
-    client
-        .set("group.id", "sluice-checkpoint-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed");
+    let mut client = kafka::reader_config(config, "sluice-checkpoint-reader");
+    client.set("isolation.level", "read_committed");
     client
 }
 
