@@ -7,9 +7,9 @@
 //! A [`RecordPosition`] names one row inside a rows event: the event's own start and the row's index
 //! in it. It is what each published record carries in `sourcePosition`.
 //!
-//! A [`StreamPoint`] is what each Kafka message carries in its `sluice-position` header: the
-//! record's own position for a binlog row, or, for a snapshot row, the binlog point its chunk was
-//! read at. Exactly-once delivery compares it with the tail of a partition.
+//! A [`StreamPoint`] is where a published record sits in the stream, read back from its DTS
+//! `sourcePosition` and `snapshot` tag: the record's own position for a binlog row, or, for a
+//! snapshot row, the binlog point its chunk was read at. Exactly-once delivery compares it with the tail of a partition.
 //!
 //! Text forms (stable; documented in the README):
 //! - `BinlogPosition`: `mysql-bin.000003:1234`
