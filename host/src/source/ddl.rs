@@ -14,18 +14,20 @@
 //! `/*!50100 */`, MariaDB's `/*M! */` and `/*M!100100 */`) are opened and their content read as code
 //! whatever the version they name (the server that logged the statement ran it). Backtick and
 //! double-quoted identifiers are unescaped; string literals (`''` and `\'` escapes) become a token
-//! whose content is never read as code. `statement` then reads the tokens from the front, keyword by
-//! keyword, as far as it needs: the verb (`CREATE`, `ALTER`, `DROP`, `RENAME`, `TRUNCATE`, ...), the
-//! object (`TABLE`, `INDEX`, `VIEW`, `DATABASE`, ...), its names, and for `ALTER TABLE` its list of
-//! actions (`alter_table`). Keywords compare case-insensitively and are never quoted: `` `table` ``
-//! is a name.
+//! holding their unescaped content (an `ENUM` label), never read as code. `statement` then reads
+//! the tokens from the front, keyword by keyword, as far as it needs: the verb (`CREATE`, `ALTER`,
+//! `DROP`, `RENAME`, `TRUNCATE`, ...), the object (`TABLE`, `INDEX`, `VIEW`, `DATABASE`, ...), its
+//! names, for `ALTER TABLE` its list of actions (`alter_table`), and the column and table
+//! definitions (`definition`). Keywords compare case-insensitively and are never quoted:
+//! `` `table` `` is a name.
 //!
-//! Why not a SQL parser crate: a full grammar is not the goal (we need the kind and the names, not
-//! an AST), and the general-purpose parsers reject much of what servers actually log — MariaDB's
-//! `CREATE OR REPLACE`, `ALTER ONLINE TABLE`, `WAIT n`/`NOWAIT`, `ADD COLUMN IF NOT EXISTS`,
-//! `CONVERT PARTITION`, version-gated executable comments — and a parse failure would lose even the
-//! verb. Reading only the head of a statement also means the rest of it (a view's query, a routine's
-//! body) cannot make the classification fail.
+//! Why not a SQL parser crate: a full grammar is not the goal (we need the kind, the names and a few
+//! facts of column definitions, not an AST), and the general-purpose parsers reject much of what
+//! servers actually log — MariaDB's `CREATE OR REPLACE`, `ALTER ONLINE TABLE`, `WAIT n`/`NOWAIT`,
+//! `ADD COLUMN IF NOT EXISTS`, `CONVERT PARTITION`, version-gated executable comments — and a parse
+//! failure would lose even the verb. Reading only what it needs also means the rest of a statement
+//! (a view's query, a routine's body, a column's default expression) cannot make the
+//! classification fail.
 //!
 //! # What it recognises
 //! - databases: `CREATE|ALTER|DROP {DATABASE|SCHEMA}` (an `ALTER DATABASE` without a name is about
@@ -52,8 +54,30 @@
 //! partition operations (`ADD|DROP|TRUNCATE|REORGANIZE|COALESCE|EXCHANGE|... PARTITION`, `REMOVE
 //! PARTITIONING`, `PARTITION BY`) set the `partition` flag, and `EXCHANGE PARTITION p WITH TABLE u`,
 //! MariaDB's `CONVERT PARTITION p TO TABLE u` and `CONVERT TABLE u TO PARTITION p` also touch `u`.
-//! The [`ColumnChange`]s (`ADD`, `DROP`, `MODIFY`, `CHANGE`, `RENAME COLUMN`, `ALTER COLUMN`) are
-//! best-effort: a hint for the schema history, which must still read the table's definition.
+//!
+//! # What the schema history gets
+//! When TABLE_MAP events carry no column names (`binlog_row_metadata=MINIMAL`), the schema history
+//! builds each table's next version by applying its DDL to the previous one. It needs, per column in
+//! order, the name and (for `ENUM`/`SET`) the labels, and the primary key; the TABLE_MAP gives the
+//! rest. So `definition` reads, and nothing more:
+//! - `CREATE TABLE t (...)` (also with a query after the list: under ROW format the server logs
+//!   `CREATE TABLE ... SELECT` as the full definition it made, then the rows): a
+//!   [`TableDefinition`], every column in order (generated ones too: they are in the rows) with its
+//!   [`ColumnDefinition`], and the primary key, inline or a `[CONSTRAINT [c]] PRIMARY KEY (a(10), b)`
+//!   element; other keys, `FOREIGN KEY`, `CHECK` and `PERIOD FOR` elements are skipped;
+//! - `ALTER TABLE`'s [`ColumnChange`]s in order (`ADD [COLUMN] [IF NOT EXISTS] c ...` or a list `ADD
+//!   (a ..., b ...)`, `DROP`, `MODIFY`, `CHANGE old new`, `RENAME COLUMN`, `ALTER COLUMN`), each
+//!   `ADD`, `MODIFY` and `CHANGE` with its new definition and its `FIRST` or `AFTER c`;
+//! - the [`KeyChange`]s: `ADD [CONSTRAINT [c]] PRIMARY KEY (...)`, `DROP PRIMARY KEY`, and the
+//!   index named `PRIMARY` dropped (``DROP INDEX `PRIMARY` `` in an `ALTER` or on its own).
+//!
+//! A definition is the base type (synonyms resolved: `INTEGER` is `int`), the `ENUM`/`SET` labels
+//! (unescaped, trailing spaces stripped as the server does) and an inline `PRIMARY KEY`. Names are
+//! kept as written (unquoted); the history compares them case-insensitively, as the server does.
+//! A definition that cannot be read fully is None, never a guess: a column change without one
+//! still names its column, and a `CREATE TABLE` list with an unreadable element has no
+//! [`TableDefinition`]. Only declared primary keys are reported: a table without one whose first
+//! `UNIQUE NOT NULL` key the server promotes is the history's to work out.
 //!
 //! # What becomes unknown
 //! Anything else: an empty statement, a verb or object it does not know (`WITH ... UPDATE`, `BEGIN NOT
@@ -67,6 +91,7 @@
 
 mod alter_table;
 mod cursor;
+mod definition;
 mod statement;
 mod tokens;
 
@@ -136,8 +161,15 @@ pub struct DdlStatement {
     pub tables: Vec<TableName>,
     /// `RENAME TABLE a TO b, c TO d` and `ALTER TABLE a RENAME TO b`, pair by pair.
     pub renames: Vec<TableRename>,
-    /// For `ALTER TABLE`, the column changes it makes, best-effort (see the module doc).
+    /// For `ALTER TABLE`, the column changes it makes, in order (see the module doc).
     pub column_changes: Vec<ColumnChange>,
+    /// For `ALTER TABLE` (`ADD [CONSTRAINT [c]] PRIMARY KEY (..)`, `DROP PRIMARY KEY`, ``DROP INDEX
+    /// `PRIMARY` ``) and ``DROP INDEX `PRIMARY` ON t``, the primary key changes it makes, in order.
+    /// A key declared inline in a column's definition is in that [`ColumnDefinition`] instead.
+    pub key_changes: Vec<KeyChange>,
+    /// For `CREATE TABLE t (...)`, the definition its list gives; None for `LIKE`, for a table
+    /// defined by a query alone, and for a list that could not be read.
+    pub table_definition: Option<TableDefinition>,
     /// The database a `CREATE|ALTER|DROP DATABASE` is about.
     pub database: Option<String>,
     /// The index a `CREATE INDEX` or `DROP INDEX` names.
@@ -153,6 +185,8 @@ impl DdlStatement {
             tables: Vec::new(),
             renames: Vec::new(),
             column_changes: Vec::new(),
+            key_changes: Vec::new(),
+            table_definition: None,
             database: None,
             index: None,
             flags: DdlFlags::default(),
@@ -201,6 +235,53 @@ pub struct ColumnChange {
     /// MariaDB's `IF [NOT] EXISTS` on the action: the server skips it, with a warning, when it does
     /// not apply.
     pub conditional: bool,
+    /// `ADD`, `MODIFY`, `CHANGE`: the new definition, when it could be read.
+    pub definition: Option<ColumnDefinition>,
+    /// `ADD`, `MODIFY`, `CHANGE`: `FIRST` or `AFTER c`; None means where it was (`MODIFY`, `CHANGE`)
+    /// or last (`ADD`).
+    pub placement: Option<ColumnPlacement>,
+}
+
+/// What the schema history needs of a column's definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnDefinition {
+    /// The base type, lowercased, without length or attributes, synonyms resolved to the name
+    /// `information_schema.COLUMNS.DATA_TYPE` gives: `int` (for `INTEGER`), `decimal` (for
+    /// `NUMERIC`), `tinyint` (for `BOOLEAN`), `varchar`, `enum`, `set`, ...
+    pub data_type: String,
+    /// The labels of an `ENUM` or `SET`, in order, unescaped and without trailing spaces (which the
+    /// server strips); empty for other types.
+    pub labels: Vec<String>,
+    /// Declared `PRIMARY KEY` (or just `KEY`) inline in the column's definition.
+    pub primary_key: bool,
+}
+
+/// Where `ALTER TABLE ... ADD|MODIFY|CHANGE` puts a column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnPlacement {
+    First,
+    /// `AFTER c`, `c` as written.
+    After(String),
+}
+
+/// A change to the primary key, which identifies a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyChange {
+    /// The new key's columns, in key order. With MariaDB's `ADD PRIMARY KEY IF NOT EXISTS` the server
+    /// skips it when the table already has a primary key (without it, that `ALTER` fails and is
+    /// never logged).
+    AddPrimaryKey(Vec<String>),
+    DropPrimaryKey,
+}
+
+/// What `CREATE TABLE t (...)` defines: the columns in order and the primary key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDefinition {
+    /// Every column, generated ones too (they are in the rows events), by name as written.
+    pub columns: Vec<(String, ColumnDefinition)>,
+    /// The primary key's columns in key order, declared inline or as a table constraint; empty if
+    /// none was declared.
+    pub primary_key: Vec<String>,
 }
 
 /// What an `ALTER TABLE` action does to a column.

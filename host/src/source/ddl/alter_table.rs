@@ -1,27 +1,17 @@
-//! The action list of an `ALTER TABLE`: column changes, a rename, partition operations.
+//! The action list of an `ALTER TABLE`: column changes, primary key changes, a rename, partition
+//! operations.
 //!
 //! Actions are separated by commas outside parentheses. Each is recognised by its leading words;
 //! what follows them is skipped up to the next separator, noting a `PARTITION` keyword on the way
 //! (partition options follow the last action without a comma: `... ENGINE=InnoDB PARTITION BY ...`).
-//! `PARTITION` is a reserved word, so bare it is always the keyword. An action that is not
-//! recognised changes nothing here; the list is a hint, never the whole truth.
+//! `PARTITION` is a reserved word, so bare it is always the keyword. A column's new definition and
+//! placement, and a new primary key's columns, are read by `definition`. An action that is not
+//! recognised changes nothing here.
 
 use super::cursor::Cursor;
-use super::{ColumnAction, ColumnChange};
+use super::definition::{self, ColumnSpec, TableElement};
+use super::{ColumnAction, ColumnChange, KeyChange};
 use crate::change::TableName;
-
-/// Words after `ADD` or `DROP` that start something other than a column.
-const NOT_COLUMNS: &[&str] = &[
-    "INDEX",
-    "KEY",
-    "FULLTEXT",
-    "SPATIAL",
-    "UNIQUE",
-    "PRIMARY",
-    "CONSTRAINT",
-    "FOREIGN",
-    "CHECK",
-];
 
 /// Verbs that, followed by `PARTITION`, operate on partitions.
 const PARTITION_VERBS: &[&str] = &[
@@ -45,6 +35,7 @@ const PARTITION_VERBS: &[&str] = &[
 #[derive(Debug, Default)]
 pub(super) struct AlterTableActions {
     pub(super) column_changes: Vec<ColumnChange>,
+    pub(super) key_changes: Vec<KeyChange>,
     /// The new name of `RENAME [TO|AS] name`.
     pub(super) renamed_to: Option<TableName>,
     /// Tables other than the altered one that the actions touch, in order: the new name, the other
@@ -113,10 +104,13 @@ fn read_action(cursor: &mut Cursor, actions: &mut AlterTableActions) {
 }
 
 /// After `ADD`: a column (`[COLUMN] [IF NOT EXISTS] c ...` or a parenthesised list of them), or an
-/// index, key, constraint, period or versioning, which is not a column change.
+/// index, key, constraint, period or versioning, of which only a primary key is read.
 fn add_action(cursor: &mut Cursor, actions: &mut AlterTableActions) {
     let explicit_column = cursor.eat_keyword("COLUMN");
     if !explicit_column && is_not_a_column(cursor) {
+        if definition::starts_other_than_column(cursor) {
+            add_element(cursor, actions, false);
+        }
         return;
     }
     let conditional = cursor.eat_if_not_exists();
@@ -125,7 +119,7 @@ fn add_action(cursor: &mut Cursor, actions: &mut AlterTableActions) {
         return;
     }
     loop {
-        push_column_change(cursor, actions, ColumnAction::Add, conditional);
+        add_element(cursor, actions, conditional);
         let _ = cursor.skip_to_separator_noting_partition();
         if !cursor.eat_symbol(',') {
             cursor.eat_symbol(')');
@@ -134,12 +128,42 @@ fn add_action(cursor: &mut Cursor, actions: &mut AlterTableActions) {
     }
 }
 
-/// After `DROP`: `[COLUMN] [IF EXISTS] c`, or an index, key, constraint, period or versioning.
+/// One added column, primary key or other key, as a table's definition list has them.
+fn add_element(cursor: &mut Cursor, actions: &mut AlterTableActions, conditional: bool) {
+    match definition::table_element(cursor) {
+        TableElement::Column { name, spec } => actions.column_changes.push(ColumnChange {
+            action: ColumnAction::Add,
+            column: name,
+            new_name: None,
+            conditional,
+            definition: spec.definition,
+            placement: spec.placement,
+        }),
+        TableElement::PrimaryKey(Some(columns)) => actions.key_changes.push(KeyChange::AddPrimaryKey(columns)),
+        TableElement::PrimaryKey(None) | TableElement::Other | TableElement::Unreadable => {}
+    }
+}
+
+/// After `DROP`: `[COLUMN] [IF EXISTS] c`, the primary key (`PRIMARY KEY`, or ``INDEX|KEY [IF
+/// EXISTS] `PRIMARY` ``), or another index, key, constraint, period or versioning.
 fn drop_action(cursor: &mut Cursor, actions: &mut AlterTableActions) {
-    if !cursor.eat_keyword("COLUMN") && is_not_a_column(cursor) {
+    if cursor.eat_keyword("COLUMN") || !is_not_a_column(cursor) {
+        column_change(cursor, actions, ColumnAction::Drop);
         return;
     }
-    column_change(cursor, actions, ColumnAction::Drop);
+    let drops_primary_key = if cursor.eat_keywords(&["PRIMARY", "KEY"]) {
+        true
+    } else if cursor.eat_keyword("INDEX") || cursor.eat_keyword("KEY") {
+        cursor.eat_if_exists();
+        cursor
+            .identifier()
+            .is_some_and(|index| index.eq_ignore_ascii_case("PRIMARY"))
+    } else {
+        false
+    };
+    if drops_primary_key {
+        actions.key_changes.push(KeyChange::DropPrimaryKey);
+    }
 }
 
 /// After `RENAME`: `COLUMN [IF EXISTS] a TO b`, `INDEX|KEY a TO b`, or the table's new name.
@@ -159,6 +183,8 @@ fn rename_action(cursor: &mut Cursor, actions: &mut AlterTableActions) {
             column,
             new_name,
             conditional,
+            definition: None,
+            placement: None,
         });
         return;
     }
@@ -176,11 +202,9 @@ fn rename_action(cursor: &mut Cursor, actions: &mut AlterTableActions) {
 
 /// After `ADD` or `DROP` without `COLUMN`: whether what follows is not a column.
 fn is_not_a_column(cursor: &Cursor) -> bool {
-    cursor.is_any_keyword(0, NOT_COLUMNS)
+    definition::starts_other_than_column(cursor)
         || cursor.is_keyword(0, "PARTITION")
-        || cursor.is_keyword(0, "PERIOD") && cursor.is_keyword(1, "FOR")
         || cursor.is_keyword(0, "SYSTEM") && cursor.is_keyword(1, "VERSIONING")
-        || cursor.is_keyword(0, "VECTOR") && cursor.is_any_keyword(1, &["INDEX", "KEY"])
 }
 
 /// `[IF EXISTS] column` (and for `CHANGE` the new name), as the change `action`.
@@ -189,6 +213,8 @@ fn column_change(cursor: &mut Cursor, actions: &mut AlterTableActions, action: C
     push_column_change(cursor, actions, action, conditional);
 }
 
+/// `column` (and for `CHANGE` the new name), then for `ADD`, `MODIFY` and `CHANGE` the new
+/// definition and placement.
 fn push_column_change(cursor: &mut Cursor, actions: &mut AlterTableActions, action: ColumnAction, conditional: bool) {
     let Some(column) = cursor.identifier() else {
         return;
@@ -197,10 +223,19 @@ fn push_column_change(cursor: &mut Cursor, actions: &mut AlterTableActions, acti
         ColumnAction::Change => cursor.identifier(),
         _ => None,
     };
+    let spec = match action {
+        ColumnAction::Add | ColumnAction::Modify | ColumnAction::Change => definition::column_spec(cursor),
+        ColumnAction::Drop | ColumnAction::Rename | ColumnAction::Alter => ColumnSpec {
+            definition: None,
+            placement: None,
+        },
+    };
     actions.column_changes.push(ColumnChange {
         action,
         column,
         new_name,
         conditional,
+        definition: spec.definition,
+        placement: spec.placement,
     });
 }

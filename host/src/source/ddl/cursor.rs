@@ -113,6 +113,28 @@ impl<'a> Cursor<'a> {
         found
     }
 
+    /// At `(`: the tokens inside it up to its matching `)`, all consumed (an unclosed one runs to the
+    /// end). None, consuming nothing, if no `(` is next.
+    pub(super) fn parenthesised(&mut self) -> Option<&'a [Token]> {
+        if !self.eat_symbol('(') {
+            return None;
+        }
+        let start = self.position;
+        let mut depth = 0usize;
+        while let Some(token) = self.peek(0) {
+            self.advance(1);
+            match token {
+                Token::Symbol('(') => depth += 1,
+                Token::Symbol(')') if depth == 0 => {
+                    return self.tokens.get(start..self.position - 1);
+                }
+                Token::Symbol(')') => depth -= 1,
+                _ => {}
+            }
+        }
+        self.tokens.get(start..)
+    }
+
     /// A bare or quoted identifier, consumed.
     pub(super) fn identifier(&mut self) -> Option<String> {
         match self.peek(0) {

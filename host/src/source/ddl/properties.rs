@@ -11,6 +11,9 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use super::*;
+use columns::{ColumnType, PrimaryKey, column_type, placement, primary_key, table_body, write_placement};
+
+mod columns;
 
 /// One token of a generated statement, before rendering.
 #[derive(Debug, Clone)]
@@ -145,9 +148,18 @@ fn create_table(default: String) -> impl Strategy<Value = Built> {
         table_ref(),
         vec(identifier(), 1..3),
         literal_text(),
+        (table_body(), 0..3u8),
     )
         .prop_map(
-            move |((or_replace, temporary, if_not_exists, starts_transaction), table, body, source, columns, text)| {
+            move |(
+                (or_replace, temporary, if_not_exists, starts_transaction),
+                table,
+                body,
+                source,
+                columns,
+                text,
+                (definition, query),
+            )| {
                 let mut writer = Writer::default();
                 writer
                     .keywords("CREATE")
@@ -157,22 +169,14 @@ fn create_table(default: String) -> impl Strategy<Value = Built> {
                     .keywords_if(if_not_exists, "IF NOT EXISTS")
                     .table(&table);
                 let mut tables = vec![table.resolve(&default)];
+                let mut table_definition = None;
                 match body {
                     0 => {
-                        writer.symbol('(');
-                        for (index, column) in columns.iter().enumerate() {
-                            if index > 0 {
-                                writer.symbol(',');
-                            }
-                            writer
-                                .name(column)
-                                .keywords("VARCHAR")
-                                .symbol('(')
-                                .keywords("10")
-                                .symbol(')');
-                            writer.keywords("DEFAULT").literal(&text);
-                        }
-                        writer.symbol(')').keywords("ENGINE").symbol('=').keywords("InnoDB");
+                        definition.write(&mut writer);
+                        writer.keywords("ENGINE").symbol('=').keywords("InnoDB");
+                        // A query after the list adds rows, and leaves the list the definition.
+                        writer.keywords(["", "SELECT 1", "IGNORE AS SELECT 1"][usize::from(query % 3)]);
+                        table_definition = Some(definition.definition());
                     }
                     1 | 2 => {
                         let parenthesised = body == 2;
@@ -204,7 +208,9 @@ fn create_table(default: String) -> impl Strategy<Value = Built> {
                     starts_transaction,
                     ..DdlFlags::default()
                 };
-                writer.built(ddl(statement_with(DdlKind::CreateTable, tables, flags)))
+                let mut statement = statement_with(DdlKind::CreateTable, tables, flags);
+                statement.table_definition = table_definition;
+                writer.built(ddl(statement))
             },
         )
 }
@@ -216,8 +222,10 @@ enum Action {
         column: String,
         keyword: bool,
         conditional: bool,
+        column_type: ColumnType,
+        placement: Option<ColumnPlacement>,
     },
-    AddColumns(Vec<String>),
+    AddColumns(Vec<(String, ColumnType)>),
     DropColumn {
         column: String,
         keyword: bool,
@@ -226,11 +234,17 @@ enum Action {
     Modify {
         column: String,
         keyword: bool,
+        column_type: ColumnType,
+        placement: Option<ColumnPlacement>,
     },
     Change {
         column: String,
         new_name: String,
+        column_type: ColumnType,
+        placement: Option<ColumnPlacement>,
     },
+    AddPrimaryKey(PrimaryKey),
+    DropPrimaryKey(u8),
     RenameColumn {
         column: String,
         new_name: String,
@@ -258,19 +272,39 @@ enum Action {
 
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        (identifier(), any::<bool>(), any::<bool>()).prop_map(|(column, keyword, conditional)| Action::AddColumn {
-            column,
-            keyword,
-            conditional
-        }),
-        vec(identifier(), 1..3).prop_map(Action::AddColumns),
+        (identifier(), any::<(bool, bool)>(), column_type(), placement()).prop_map(
+            |(column, (keyword, conditional), column_type, placement)| Action::AddColumn {
+                column,
+                keyword,
+                conditional,
+                column_type,
+                placement,
+            }
+        ),
+        vec((identifier(), column_type()), 1..3).prop_map(Action::AddColumns),
         (identifier(), any::<bool>(), any::<bool>()).prop_map(|(column, keyword, conditional)| Action::DropColumn {
             column,
             keyword,
             conditional
         }),
-        (identifier(), any::<bool>()).prop_map(|(column, keyword)| Action::Modify { column, keyword }),
-        (identifier(), identifier()).prop_map(|(column, new_name)| Action::Change { column, new_name }),
+        (identifier(), any::<bool>(), column_type(), placement()).prop_map(
+            |(column, keyword, column_type, placement)| Action::Modify {
+                column,
+                keyword,
+                column_type,
+                placement,
+            }
+        ),
+        (identifier(), identifier(), column_type(), placement()).prop_map(
+            |(column, new_name, column_type, placement)| Action::Change {
+                column,
+                new_name,
+                column_type,
+                placement,
+            }
+        ),
+        primary_key().prop_map(Action::AddPrimaryKey),
+        (0..3u8).prop_map(Action::DropPrimaryKey),
         (identifier(), identifier()).prop_map(|(column, new_name)| Action::RenameColumn { column, new_name }),
         (identifier(), any::<bool>()).prop_map(|(column, keyword)| Action::AlterColumn { column, keyword }),
         (identifier(), identifier()).prop_map(|(index, column)| Action::AddIndex { index, column }),
@@ -291,6 +325,22 @@ fn column_change(action: ColumnAction, column: &str, new_name: Option<&str>, con
         column: column.to_owned(),
         new_name: new_name.map(str::to_owned),
         conditional,
+        definition: None,
+        placement: None,
+    }
+}
+
+/// A column change with the definition and placement it must read as.
+fn defined(
+    change: ColumnChange,
+    column_type: &ColumnType,
+    primary_key: bool,
+    placement: &Option<ColumnPlacement>,
+) -> ColumnChange {
+    ColumnChange {
+        definition: Some(column_type.definition(primary_key)),
+        placement: placement.clone(),
+        ..change
     }
 }
 
@@ -302,30 +352,29 @@ fn write_action(writer: &mut Writer, action: &Action, table: &TableName, default
             column,
             keyword,
             conditional,
+            column_type,
+            placement,
         } => {
             writer
                 .keywords("ADD")
                 .keywords_if(*keyword, "COLUMN")
                 .keywords_if(*conditional, "IF NOT EXISTS")
-                .name(column)
-                .keywords("INT NOT NULL AFTER")
                 .name(column);
-            changes.push(column_change(ColumnAction::Add, column, None, *conditional));
+            column_type.write(writer, false);
+            write_placement(writer, placement);
+            let change = column_change(ColumnAction::Add, column, None, *conditional);
+            changes.push(defined(change, column_type, false, placement));
         }
         Action::AddColumns(columns) => {
             writer.keywords("ADD COLUMN").symbol('(');
-            for (index, column) in columns.iter().enumerate() {
+            for (index, (column, column_type)) in columns.iter().enumerate() {
                 if index > 0 {
                     writer.symbol(',');
                 }
-                writer
-                    .name(column)
-                    .keywords("DECIMAL")
-                    .symbol('(')
-                    .keywords("10")
-                    .symbol(',');
-                writer.keywords("2").symbol(')');
-                changes.push(column_change(ColumnAction::Add, column, None, false));
+                writer.name(column);
+                column_type.write(writer, false);
+                let change = column_change(ColumnAction::Add, column, None, false);
+                changes.push(defined(change, column_type, false, &None));
             }
             writer.symbol(')');
         }
@@ -341,18 +390,44 @@ fn write_action(writer: &mut Writer, action: &Action, table: &TableName, default
                 .name(column);
             changes.push(column_change(ColumnAction::Drop, column, None, *conditional));
         }
-        Action::Modify { column, keyword } => {
+        Action::Modify {
+            column,
+            keyword,
+            column_type,
+            placement,
+        } => {
             writer.keywords("MODIFY").keywords_if(*keyword, "COLUMN").name(column);
-            writer.keywords("ENUM").symbol('(').literal("a,b").symbol(')');
-            changes.push(column_change(ColumnAction::Modify, column, None, false));
+            // An inline primary key where the type allows it.
+            let primary_key = matches!(column_type, ColumnType::Int { not_null: true, .. });
+            column_type.write(writer, primary_key);
+            write_placement(writer, placement);
+            let change = column_change(ColumnAction::Modify, column, None, false);
+            changes.push(defined(change, column_type, primary_key, placement));
         }
-        Action::Change { column, new_name } => {
-            writer
-                .keywords("CHANGE COLUMN")
-                .name(column)
-                .name(new_name)
-                .keywords("TEXT");
-            changes.push(column_change(ColumnAction::Change, column, Some(new_name), false));
+        Action::Change {
+            column,
+            new_name,
+            column_type,
+            placement,
+        } => {
+            writer.keywords("CHANGE COLUMN").name(column).name(new_name);
+            column_type.write(writer, false);
+            write_placement(writer, placement);
+            let change = column_change(ColumnAction::Change, column, Some(new_name), false);
+            changes.push(defined(change, column_type, false, placement));
+        }
+        Action::AddPrimaryKey(key) => {
+            writer.keywords("ADD");
+            key.write(writer);
+            statement.key_changes.push(KeyChange::AddPrimaryKey(key.columns()));
+        }
+        Action::DropPrimaryKey(form) => {
+            match form {
+                0 => writer.keywords("DROP PRIMARY KEY"),
+                1 => writer.keywords("DROP INDEX").name("PRIMARY"),
+                _ => writer.keywords("DROP KEY").name("primary"),
+            };
+            statement.key_changes.push(KeyChange::DropPrimaryKey);
         }
         Action::RenameColumn { column, new_name } => {
             writer

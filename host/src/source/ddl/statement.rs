@@ -5,7 +5,7 @@
 
 use super::cursor::Cursor;
 use super::tokens::Token;
-use super::{Classified, DdlKind, DdlStatement, NotDdl, TableRename, alter_table};
+use super::{Classified, DdlKind, DdlStatement, KeyChange, NotDdl, TableRename, alter_table, definition};
 
 /// Objects of `CREATE`, `ALTER` or `DROP` that are DDL of kind [`DdlKind::Other`].
 const OTHER_OBJECTS: &[&str] = &[
@@ -142,7 +142,7 @@ fn create_statement(cursor: &mut Cursor) -> Option<DdlStatement> {
     Some(statement)
 }
 
-/// After `CREATE [TEMPORARY] TABLE`: the new table, and the source of `LIKE`.
+/// After `CREATE [TEMPORARY] TABLE`: the new table, and the source of `LIKE` or the definition.
 fn create_table(cursor: &mut Cursor) -> Option<DdlStatement> {
     let mut statement = DdlStatement::new(DdlKind::CreateTable);
     statement.flags.if_not_exists = cursor.eat_if_not_exists();
@@ -152,6 +152,8 @@ fn create_table(cursor: &mut Cursor) -> Option<DdlStatement> {
         cursor.eat_symbol('(');
         cursor.eat_keyword("LIKE");
         statement.tables.push(cursor.table_name()?);
+    } else if cursor.is_symbol(0, '(') {
+        statement.table_definition = definition::table_definition(cursor);
     }
     statement.flags.starts_transaction = cursor.ends_with_keywords(&["START", "TRANSACTION"]);
     Some(statement)
@@ -205,6 +207,7 @@ fn alter_statement(cursor: &mut Cursor) -> Option<DdlStatement> {
                 })
                 .collect();
             statement.column_changes = actions.column_changes;
+            statement.key_changes = actions.key_changes;
             statement.flags.if_exists = if_exists;
             statement.flags.partition = actions.partition;
             Some(statement)
@@ -278,7 +281,18 @@ fn drop_statement(cursor: &mut Cursor) -> Option<DdlStatement> {
             statement.database = Some(cursor.identifier()?);
             statement
         }
-        "INDEX" => index_on_table(cursor, DdlKind::DropIndex)?,
+        "INDEX" => {
+            let mut statement = index_on_table(cursor, DdlKind::DropIndex)?;
+            // The primary key is the index named `PRIMARY`.
+            if statement
+                .index
+                .as_deref()
+                .is_some_and(|index| index.eq_ignore_ascii_case("PRIMARY"))
+            {
+                statement.key_changes.push(KeyChange::DropPrimaryKey);
+            }
+            statement
+        }
         _ if OTHER_OBJECTS.contains(&object.as_str()) => DdlStatement::new(DdlKind::Other),
         _ => return None,
     };

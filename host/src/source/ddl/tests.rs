@@ -941,15 +941,24 @@ fn alter_table_lists_its_column_changes() {
          ENGINE = InnoDB, AUTO_INCREMENT = 5",
         DEFAULT_DATABASE,
     );
-    let change = |action, column: &str, new_name: Option<&str>, conditional| ColumnChange {
-        action,
-        column: column.to_owned(),
-        new_name: new_name.map(str::to_owned),
-        conditional,
+    let change = |action, column: &str, new_name: Option<&str>, conditional| {
+        (action, column.to_owned(), new_name.map(str::to_owned), conditional)
     };
     use ColumnAction::*;
+    let changes: Vec<_> = ddl
+        .column_changes
+        .iter()
+        .map(|change| {
+            (
+                change.action,
+                change.column.clone(),
+                change.new_name.clone(),
+                change.conditional,
+            )
+        })
+        .collect();
     assert_eq!(
-        ddl.column_changes,
+        changes,
         [
             change(Add, "a", None, false),
             change(Add, "b", None, false),
@@ -968,6 +977,10 @@ fn alter_table_lists_its_column_changes() {
             change(Alter, "s", None, false),
         ]
     );
+    assert_eq!(
+        ddl.key_changes,
+        [KeyChange::AddPrimaryKey(vec!["a".into()]), KeyChange::DropPrimaryKey]
+    );
     assert_eq!(ddl.flags, NO_FLAGS);
     assert!(ddl.renames.is_empty());
 }
@@ -984,5 +997,441 @@ fn index_statements_name_their_index() {
         assert_eq!(ddl.kind, kind, "{statement:?}");
         assert_eq!(ddl.index.as_deref(), Some(index), "{statement:?}");
         assert_eq!(ddl.tables, [table("app", "t")], "{statement:?}");
+    }
+}
+
+// ---- definitions ------------------------------------------------------------------------------
+
+fn column(data_type: &str, labels: &[&str]) -> ColumnDefinition {
+    ColumnDefinition {
+        data_type: data_type.to_owned(),
+        labels: labels.iter().map(|label| (*label).to_owned()).collect(),
+        primary_key: false,
+    }
+}
+
+fn key_column(data_type: &str) -> ColumnDefinition {
+    ColumnDefinition {
+        primary_key: true,
+        ..column(data_type, &[])
+    }
+}
+
+fn after(column: &str) -> Option<ColumnPlacement> {
+    Some(ColumnPlacement::After(column.to_owned()))
+}
+
+const FIRST: Option<ColumnPlacement> = Some(ColumnPlacement::First);
+
+fn names(names: &[&str]) -> Vec<String> {
+    names.iter().map(|name| (*name).to_owned()).collect()
+}
+
+/// A column change as `(action, column, new name, conditional, definition, placement)`.
+type ChangeCase = (
+    ColumnAction,
+    &'static str,
+    Option<&'static str>,
+    bool,
+    Option<ColumnDefinition>,
+    Option<ColumnPlacement>,
+);
+
+fn assert_column_changes(statement: &str, expected: &[ChangeCase]) {
+    let ddl = classify_ddl(statement, DEFAULT_DATABASE);
+    let expected: Vec<ColumnChange> = expected
+        .iter()
+        .cloned()
+        .map(
+            |(action, column, new_name, conditional, definition, placement)| ColumnChange {
+                action,
+                column: column.to_owned(),
+                new_name: new_name.map(str::to_owned),
+                conditional,
+                definition,
+                placement,
+            },
+        )
+        .collect();
+    assert_eq!(ddl.column_changes, expected, "column changes of {statement:?}");
+}
+
+#[test]
+fn added_modified_and_changed_columns_carry_definition_and_placement() {
+    use ColumnAction::*;
+    let int = || Some(column("int", &[]));
+    let cases: &[(&str, &[ChangeCase])] = &[
+        ("ALTER TABLE t ADD a INT", &[(Add, "a", None, false, int(), None)]),
+        (
+            "ALTER TABLE t ADD COLUMN a INT(11) UNSIGNED NOT NULL DEFAULT 0 FIRST",
+            &[(Add, "a", None, false, int(), FIRST)],
+        ),
+        (
+            "ALTER TABLE t ADD COLUMN `a b` varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin AFTER `x y`",
+            &[(Add, "a b", None, false, Some(column("varchar", &[])), after("x y"))],
+        ),
+        (
+            "ALTER TABLE t ADD COLUMN IF NOT EXISTS a INT AFTER b",
+            &[(Add, "a", None, true, int(), after("b"))],
+        ),
+        (
+            "ALTER TABLE t ADD COLUMN (a INT, b ENUM('x', 'y') NOT NULL, c DECIMAL(10, 2))",
+            &[
+                (Add, "a", None, false, int(), None),
+                (Add, "b", None, false, Some(column("enum", &["x", "y"])), None),
+                (Add, "c", None, false, Some(column("decimal", &[])), None),
+            ],
+        ),
+        (
+            "ALTER TABLE t ADD IF NOT EXISTS (a INT, b SET('p','q'))",
+            &[
+                (Add, "a", None, true, int(), None),
+                (Add, "b", None, true, Some(column("set", &["p", "q"])), None),
+            ],
+        ),
+        (
+            "ALTER TABLE t ADD id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY FIRST",
+            &[(Add, "id", None, false, Some(key_column("bigint")), FIRST)],
+        ),
+        (
+            "ALTER TABLE t ADD total INT AS (a + b) STORED AFTER b, ADD v INT GENERATED ALWAYS AS (a * 2) VIRTUAL",
+            &[
+                (Add, "total", None, false, int(), after("b")),
+                (Add, "v", None, false, int(), None),
+            ],
+        ),
+        (
+            "ALTER TABLE t MODIFY c BIGINT NOT NULL COMMENT 'after a, first' FIRST",
+            &[(Modify, "c", None, false, Some(column("bigint", &[])), FIRST)],
+        ),
+        (
+            "ALTER TABLE t MODIFY COLUMN c ENUM('a','b','c') DEFAULT 'a' AFTER d",
+            &[(
+                Modify,
+                "c",
+                None,
+                false,
+                Some(column("enum", &["a", "b", "c"])),
+                after("d"),
+            )],
+        ),
+        (
+            "ALTER TABLE t MODIFY IF EXISTS c TEXT",
+            &[(Modify, "c", None, true, Some(column("text", &[])), None)],
+        ),
+        (
+            "ALTER TABLE t CHANGE old new INT",
+            &[(Change, "old", Some("new"), false, int(), None)],
+        ),
+        (
+            "ALTER TABLE t CHANGE COLUMN `old` `new` SET('a', 'b') NOT NULL AFTER `x`, ALGORITHM=INPLACE",
+            &[(
+                Change,
+                "old",
+                Some("new"),
+                false,
+                Some(column("set", &["a", "b"])),
+                after("x"),
+            )],
+        ),
+        (
+            "ALTER TABLE t CHANGE COLUMN IF EXISTS a a BIGINT FIRST",
+            &[(Change, "a", Some("a"), true, Some(column("bigint", &[])), FIRST)],
+        ),
+        (
+            "ALTER TABLE t DROP COLUMN a, RENAME COLUMN b TO c, ALTER COLUMN d SET DEFAULT 1",
+            &[
+                (Drop, "a", None, false, None, None),
+                (Rename, "b", Some("c"), false, None, None),
+                (Alter, "d", None, false, None, None),
+            ],
+        ),
+        // Partition options follow the last action without a comma: not part of the column.
+        (
+            "ALTER TABLE t ADD c INT FIRST PARTITION BY HASH (id) PARTITIONS 4",
+            &[(Add, "c", None, false, int(), FIRST)],
+        ),
+        // No type: the name is known, the definition is not.
+        ("ALTER TABLE t ADD COLUMN c", &[(Add, "c", None, false, None, None)]),
+        (
+            "ALTER TABLE t MODIFY c ENUM(X'61', 'b') AFTER d",
+            &[(Modify, "c", None, false, None, after("d"))],
+        ),
+    ];
+    for (statement, expected) in cases {
+        assert_column_changes(statement, expected);
+    }
+}
+
+#[test]
+fn enum_and_set_labels_are_unescaped() {
+    for (definition, labels) in [
+        ("ENUM('a', 'b')", &["a", "b"][..]),
+        ("enum('it''s', 'say \"hi\"')", &["it's", "say \"hi\""]),
+        (
+            r"ENUM('it\'s', 'back\\slash', 'tab\there', 'nl\n', 'percent\%', 'under\_', 'other\q')",
+            &[
+                "it's",
+                "back\\slash",
+                "tab\there",
+                "nl\n",
+                "percent\\%",
+                "under\\_",
+                "otherq",
+            ],
+        ),
+        ("ENUM('x,y', 'a)b', '(', '')", &["x,y", "a)b", "(", ""]),
+        ("ENUM('trailing  ', '  leading')", &["trailing", "  leading"]),
+        ("SET('a' 'b', _utf8mb4'c', N'd')", &["ab", "c", "d"]),
+        (
+            "ENUM('é', '表') CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+            &["é", "表"],
+        ),
+        ("ENUM ( 'a' /* comment */ , -- comment\n 'b' )", &["a", "b"]),
+        ("SET('a','b') CHARSET latin1 NOT NULL DEFAULT 'a,b'", &["a", "b"]),
+    ] {
+        let statement = format!("ALTER TABLE t MODIFY c {definition}");
+        let ddl = classify_ddl(&statement, DEFAULT_DATABASE);
+        let definition = ddl.column_changes[0].definition.as_ref();
+        let expected: Vec<String> = labels.iter().map(|label| (*label).to_owned()).collect();
+        assert_eq!(
+            definition.map(|definition| &definition.labels),
+            Some(&expected),
+            "{statement:?}"
+        );
+    }
+}
+
+#[test]
+fn data_types_are_base_types() {
+    for (type_text, data_type) in [
+        ("INT", "int"),
+        ("int(11) unsigned zerofill", "int"),
+        ("INTEGER", "int"),
+        ("BOOLEAN", "tinyint"),
+        ("BOOL", "tinyint"),
+        ("NUMERIC(10,2)", "decimal"),
+        ("DEC(5)", "decimal"),
+        ("FIXED", "decimal"),
+        ("DOUBLE PRECISION", "double"),
+        ("REAL", "double"),
+        ("FLOAT(7,4)", "float"),
+        ("CHARACTER(3)", "char"),
+        ("CHARACTER VARYING(20)", "varchar"),
+        ("NATIONAL CHARACTER VARYING(20)", "varchar"),
+        ("NATIONAL VARCHAR(20)", "varchar"),
+        ("NCHAR(2)", "char"),
+        ("NVARCHAR(2)", "varchar"),
+        ("CHAR(10) CHARACTER SET latin1", "char"),
+        ("LONG VARCHAR", "mediumtext"),
+        ("LONG VARBINARY", "mediumblob"),
+        ("SERIAL", "bigint"),
+        ("DATETIME(6) ON UPDATE CURRENT_TIMESTAMP(6)", "datetime"),
+        ("TIMESTAMP", "timestamp"),
+        ("JSON", "json"),
+        ("GEOMETRY NOT NULL SRID 4326", "geometry"),
+        ("inet6", "inet6"),
+        ("MEDIUMBLOB", "mediumblob"),
+        ("BIT(3)", "bit"),
+        ("YEAR", "year"),
+    ] {
+        let statement = format!("ALTER TABLE t ADD c {type_text}");
+        let ddl = classify_ddl(&statement, DEFAULT_DATABASE);
+        let definition = ddl.column_changes[0].definition.as_ref();
+        assert_eq!(
+            definition.map(|definition| definition.data_type.as_str()),
+            Some(data_type),
+            "{statement:?}"
+        );
+        assert_eq!(
+            definition.map(|definition| definition.labels.len()),
+            Some(0),
+            "{statement:?}"
+        );
+    }
+}
+
+#[test]
+fn inline_primary_keys_are_read() {
+    for (definition, primary_key) in [
+        ("INT PRIMARY KEY", true),
+        ("INT NOT NULL AUTO_INCREMENT primary key COMMENT 'id'", true),
+        ("INT KEY", true),
+        ("INT UNIQUE KEY", false),
+        ("INT UNIQUE", false),
+        ("INT REFERENCES u (id) ON DELETE CASCADE", false),
+        ("INT CHECK (c > 0) PRIMARY KEY", true),
+        ("INT COMMENT 'PRIMARY KEY'", false),
+        ("INT /*!80023 INVISIBLE */ PRIMARY KEY", true),
+    ] {
+        let statement = format!("ALTER TABLE t MODIFY c {definition}");
+        let ddl = classify_ddl(&statement, DEFAULT_DATABASE);
+        let definition = ddl.column_changes[0].definition.as_ref();
+        assert_eq!(
+            definition.map(|definition| definition.primary_key),
+            Some(primary_key),
+            "{statement:?}"
+        );
+    }
+}
+
+#[test]
+fn primary_key_changes_are_read() {
+    let add = |columns: &[&str]| KeyChange::AddPrimaryKey(names(columns));
+    use KeyChange::DropPrimaryKey;
+    for (statement, expected) in [
+        ("ALTER TABLE t ADD PRIMARY KEY (a)", vec![add(&["a"])]),
+        ("ALTER TABLE t ADD PRIMARY KEY (a, `b c`)", vec![add(&["a", "b c"])]),
+        (
+            "ALTER TABLE t ADD CONSTRAINT pk PRIMARY KEY (a(10), b DESC) USING BTREE",
+            vec![add(&["a", "b"])],
+        ),
+        (
+            "ALTER TABLE t ADD CONSTRAINT `pk` PRIMARY KEY USING HASH (a) COMMENT 'k'",
+            vec![add(&["a"])],
+        ),
+        ("ALTER TABLE t ADD CONSTRAINT PRIMARY KEY (a)", vec![add(&["a"])]),
+        ("ALTER TABLE t ADD PRIMARY KEY IF NOT EXISTS (a)", vec![add(&["a"])]),
+        ("ALTER TABLE t DROP PRIMARY KEY", vec![DropPrimaryKey]),
+        (
+            "ALTER TABLE t DROP PRIMARY KEY, ADD PRIMARY KEY (b, a)",
+            vec![DropPrimaryKey, add(&["b", "a"])],
+        ),
+        ("ALTER TABLE t DROP INDEX `PRIMARY`", vec![DropPrimaryKey]),
+        ("ALTER TABLE t DROP KEY IF EXISTS `primary`", vec![DropPrimaryKey]),
+        ("DROP INDEX `PRIMARY` ON t", vec![DropPrimaryKey]),
+        ("DROP INDEX IF EXISTS `PRIMARY` ON shop.t", vec![DropPrimaryKey]),
+        ("ALTER TABLE t ADD (a INT, PRIMARY KEY (a))", vec![add(&["a"])]),
+        // Other keys and constraints leave the primary key as it is.
+        (
+            "ALTER TABLE t ADD UNIQUE KEY uk (a), ADD INDEX (b), ADD CONSTRAINT fk FOREIGN KEY (a) REFERENCES u (id), \
+             ADD CHECK (a > 0), DROP INDEX uk, DROP FOREIGN KEY fk, DROP CONSTRAINT c",
+            vec![],
+        ),
+        ("DROP INDEX i ON t", vec![]),
+        // A key part that is not a column cannot be a primary key's: nothing is guessed.
+        ("ALTER TABLE t ADD PRIMARY KEY ((a + 1))", vec![]),
+    ] {
+        let ddl = classify_ddl(statement, DEFAULT_DATABASE);
+        assert_eq!(ddl.key_changes, expected, "{statement:?}");
+    }
+}
+
+#[test]
+fn create_table_lists_columns_and_primary_key() {
+    let int = || column("int", &[]);
+    let cases: Vec<(&str, Option<TableDefinition>)> = vec![
+        (
+            "CREATE TABLE t (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20))",
+            Some(TableDefinition {
+                columns: vec![
+                    ("id".into(), key_column("int")),
+                    ("name".into(), column("varchar", &[])),
+                ],
+                primary_key: names(&["id"]),
+            }),
+        ),
+        (
+            "CREATE TABLE `shop`.`t` (\n  `id` bigint(20) unsigned NOT NULL,\n  `kind` enum('a','b''c') \
+             CHARACTER SET utf8mb4 DEFAULT NULL,\n  `at` datetime(6) NOT NULL,\n  PRIMARY KEY (`id`, `at`) USING BTREE,\n  \
+             UNIQUE KEY `uk` (`kind`),\n  KEY `ix` (`at`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+            Some(TableDefinition {
+                columns: vec![
+                    ("id".into(), column("bigint", &[])),
+                    ("kind".into(), column("enum", &["a", "b'c"])),
+                    ("at".into(), column("datetime", &[])),
+                ],
+                primary_key: names(&["id", "at"]),
+            }),
+        ),
+        (
+            "CREATE TABLE t (a INT, b INT AS (a + 1) STORED, c INT GENERATED ALWAYS AS (a * 2) VIRTUAL, \
+             d INT AS (a) PERSISTENT, CONSTRAINT pk PRIMARY KEY (a), CONSTRAINT fk FOREIGN KEY (b) REFERENCES u (id), \
+             CONSTRAINT CHECK (a > 0), CHECK (b > 0), FULLTEXT KEY (a), INDEX (b), SPATIAL INDEX (c))",
+            Some(TableDefinition {
+                columns: vec![
+                    ("a".into(), int()),
+                    ("b".into(), int()),
+                    ("c".into(), int()),
+                    ("d".into(), int()),
+                ],
+                primary_key: names(&["a"]),
+            }),
+        ),
+        (
+            "CREATE TABLE t (a VARCHAR(100), b INT, PRIMARY KEY pk_name (a(10), b))",
+            Some(TableDefinition {
+                columns: vec![("a".into(), column("varchar", &[])), ("b".into(), int())],
+                primary_key: names(&["a", "b"]),
+            }),
+        ),
+        (
+            "CREATE TABLE t (a INT, s SET('x','y'), period INT, PERIOD FOR p (a, period))",
+            Some(TableDefinition {
+                columns: vec![
+                    ("a".into(), int()),
+                    ("s".into(), column("set", &["x", "y"])),
+                    ("period".into(), int()),
+                ],
+                primary_key: Vec::new(),
+            }),
+        ),
+        (
+            "CREATE TABLE t (a INT) IGNORE SELECT a FROM s",
+            Some(TableDefinition {
+                columns: vec![("a".into(), int())],
+                primary_key: Vec::new(),
+            }),
+        ),
+        (
+            "CREATE TABLE t (a INT KEY) AS SELECT 1 AS a",
+            Some(TableDefinition {
+                columns: vec![("a".into(), key_column("int"))],
+                primary_key: names(&["a"]),
+            }),
+        ),
+        (
+            "CREATE TABLE IF NOT EXISTS t (a INT) START TRANSACTION",
+            Some(TableDefinition {
+                columns: vec![("a".into(), int())],
+                primary_key: Vec::new(),
+            }),
+        ),
+        (
+            "CREATE TABLE t (`my_row_id` bigint unsigned NOT NULL AUTO_INCREMENT /*!80023 INVISIBLE */, a INT, \
+             PRIMARY KEY (`my_row_id`))",
+            Some(TableDefinition {
+                columns: vec![("my_row_id".into(), column("bigint", &[])), ("a".into(), int())],
+                primary_key: names(&["my_row_id"]),
+            }),
+        ),
+        (
+            "CREATE TABLE t (x INT, rs TIMESTAMP(6) GENERATED ALWAYS AS ROW START INVISIBLE, \
+             re TIMESTAMP(6) GENERATED ALWAYS AS ROW END INVISIBLE, PERIOD FOR SYSTEM_TIME (rs, re)) WITH SYSTEM VERSIONING",
+            Some(TableDefinition {
+                columns: vec![
+                    ("x".into(), int()),
+                    ("rs".into(), column("timestamp", &[])),
+                    ("re".into(), column("timestamp", &[])),
+                ],
+                primary_key: Vec::new(),
+            }),
+        ),
+        ("CREATE TABLE t LIKE s", None),
+        ("CREATE TABLE t (LIKE s)", None),
+        ("CREATE TABLE t AS SELECT * FROM s", None),
+        ("CREATE TABLE t SELECT 1", None),
+        ("CREATE TABLE t (SELECT 1 AS a)", None),
+        // What cannot be read is not guessed.
+        ("CREATE TABLE t (a INT, b ENUM(X'61'))", None),
+        ("CREATE TABLE t (a INT, b)", None),
+        ("CREATE TABLE t (a INT", None),
+        ("CREATE TABLE t ()", None),
+        ("CREATE TABLE t (a INT, PRIMARY KEY ((a + 1)))", None),
+    ];
+    for (statement, expected) in cases {
+        let ddl = classify_ddl(statement, DEFAULT_DATABASE);
+        assert_eq!(ddl.kind, CreateTable, "{statement:?}");
+        assert_eq!(ddl.table_definition, expected, "{statement:?}");
     }
 }

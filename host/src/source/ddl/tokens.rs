@@ -11,8 +11,8 @@ pub(super) enum Token {
     Word(String),
     /// A `` `backtick` `` or `"double-quoted"` identifier, unescaped.
     Quoted(String),
-    /// A `'string literal'`; its content is never code.
-    Literal,
+    /// A `'string literal'`, unescaped; its content is never code.
+    Literal(String),
     /// Any other character: `.`, `,`, `(`, `)`, `=`, `@`, `;`, ...
     Symbol(char),
 }
@@ -49,6 +49,35 @@ fn is_word_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'$' || !byte.is_ascii()
 }
 
+/// A string literal's content with its backslash escapes undone, as the server reads them: `\0`,
+/// `\b`, `\n`, `\r`, `\t`, `\Z` are control characters, `\%` and `\_` keep their backslash (they
+/// are `LIKE` escapes), and any other escaped character stands for itself.
+fn unescape_literal(raw: &str) -> String {
+    let mut value = String::with_capacity(raw.len());
+    let mut characters = raw.chars();
+    while let Some(character) = characters.next() {
+        if character != '\\' {
+            value.push(character);
+            continue;
+        }
+        match characters.next() {
+            Some('0') => value.push('\0'),
+            Some('b') => value.push('\u{8}'),
+            Some('n') => value.push('\n'),
+            Some('r') => value.push('\r'),
+            Some('t') => value.push('\t'),
+            Some('Z') => value.push('\u{1a}'),
+            Some(kept @ ('%' | '_')) => {
+                value.push('\\');
+                value.push(kept);
+            }
+            Some(escaped) => value.push(escaped),
+            None => value.push('\\'),
+        }
+    }
+    value
+}
+
 struct Scanner<'a> {
     text: &'a str,
     bytes: &'a [u8],
@@ -83,8 +112,8 @@ impl Scanner<'_> {
                     self.tokens.push(Token::Quoted(name));
                 }
                 b'\'' => {
-                    self.quoted(b'\'', true);
-                    self.tokens.push(Token::Literal);
+                    let raw = self.quoted(b'\'', true);
+                    self.tokens.push(Token::Literal(unescape_literal(&raw)));
                 }
                 _ if is_word_byte(byte) => self.word(),
                 _ => {
