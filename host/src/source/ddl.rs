@@ -69,7 +69,8 @@
 //!   (a ..., b ...)`, `DROP`, `MODIFY`, `CHANGE old new`, `RENAME COLUMN`, `ALTER COLUMN`), each
 //!   `ADD`, `MODIFY` and `CHANGE` with its new definition and its `FIRST` or `AFTER c`;
 //! - the [`KeyChange`]s: `ADD [CONSTRAINT [c]] PRIMARY KEY (...)`, `DROP PRIMARY KEY`, and the
-//!   index named `PRIMARY` dropped (``DROP INDEX `PRIMARY` `` in an `ALTER` or on its own).
+//!   index or constraint named `PRIMARY` dropped (``DROP INDEX|KEY|CONSTRAINT `PRIMARY` `` in an
+//!   `ALTER`, ``DROP INDEX `PRIMARY` ON t``).
 //!
 //! A definition is the base type (synonyms resolved: `INTEGER` is `int`), the `ENUM`/`SET` labels
 //! (unescaped, trailing spaces stripped as the server does) and an inline `PRIMARY KEY`. Names are

@@ -144,8 +144,9 @@ fn add_element(cursor: &mut Cursor, actions: &mut AlterTableActions, conditional
     }
 }
 
-/// After `DROP`: `[COLUMN] [IF EXISTS] c`, the primary key (`PRIMARY KEY`, or ``INDEX|KEY [IF
-/// EXISTS] `PRIMARY` ``), or another index, key, constraint, period or versioning.
+/// After `DROP`: `[COLUMN] [IF EXISTS] c`, the primary key (`PRIMARY KEY`, or the index or
+/// constraint named `PRIMARY`: ``INDEX|KEY|CONSTRAINT [IF EXISTS] `PRIMARY` ``), or another index,
+/// key, constraint, period or versioning.
 fn drop_action(cursor: &mut Cursor, actions: &mut AlterTableActions) {
     if cursor.eat_keyword("COLUMN") || !is_not_a_column(cursor) {
         column_change(cursor, actions, ColumnAction::Drop);
@@ -153,7 +154,7 @@ fn drop_action(cursor: &mut Cursor, actions: &mut AlterTableActions) {
     }
     let drops_primary_key = if cursor.eat_keywords(&["PRIMARY", "KEY"]) {
         true
-    } else if cursor.eat_keyword("INDEX") || cursor.eat_keyword("KEY") {
+    } else if cursor.eat_keyword("INDEX") || cursor.eat_keyword("KEY") || cursor.eat_keyword("CONSTRAINT") {
         cursor.eat_if_exists();
         cursor
             .identifier()

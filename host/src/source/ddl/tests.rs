@@ -1299,6 +1299,7 @@ fn primary_key_changes_are_read() {
         ),
         ("ALTER TABLE t DROP INDEX `PRIMARY`", vec![DropPrimaryKey]),
         ("ALTER TABLE t DROP KEY IF EXISTS `primary`", vec![DropPrimaryKey]),
+        ("ALTER TABLE t DROP CONSTRAINT `PRIMARY`", vec![DropPrimaryKey]),
         ("DROP INDEX `PRIMARY` ON t", vec![DropPrimaryKey]),
         ("DROP INDEX IF EXISTS `PRIMARY` ON shop.t", vec![DropPrimaryKey]),
         ("ALTER TABLE t ADD (a INT, PRIMARY KEY (a))", vec![add(&["a"])]),
