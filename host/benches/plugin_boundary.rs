@@ -262,7 +262,7 @@ fn describe(routed: &[Routed]) -> String {
                 masked += usize::from(note == Some(&ColumnValue::Text(b"***".to_vec())));
             }
             Routed::Commit(_) => commits += 1,
-            Routed::DeadLetter(_) => {}
+            Routed::DeadLetter(_) | Routed::Ddl(_) => {}
         }
     }
     format!("{published} published ({masked} masked), {commits} commit")

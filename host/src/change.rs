@@ -7,6 +7,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::source::ddl::DdlStatement;
 use crate::source::gtid::GtidSet;
 use crate::source::position::{BinlogPosition, RecordPosition};
 use crate::source::snapshot::progress::ProgressUpdate;
@@ -265,9 +266,28 @@ pub struct Commit {
     pub progress: Vec<ProgressUpdate>,
 }
 
+/// One DDL statement of the binlog that concerns the captured tables (or that nobody could read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DdlChange {
+    /// What the classifier made of it.
+    pub statement: Arc<DdlStatement>,
+    /// The text as the server logged it.
+    pub text: Arc<str>,
+    /// The session's default database when it ran (may be empty).
+    pub database: String,
+    /// The QUERY event's position (row index 0).
+    pub position: RecordPosition,
+    /// The event's timestamp, seconds since the epoch.
+    pub timestamp: u32,
+    pub transaction: Arc<TransactionInfo>,
+}
+
 /// What the source emits, in binlog order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     Row(RowChange),
+    /// Always followed by the [`Commit`] that ends it (DDL commits implicitly), except for MySQL's
+    /// atomic `CREATE TABLE ... SELECT`, whose rows and XID come first.
+    Ddl(DdlChange),
     Commit(Commit),
 }

@@ -117,32 +117,32 @@ impl CheckpointStore {
 
     /// Replaces the stored checkpoint atomically.
     pub fn store(&self, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
-        let write_error = |source| CheckpointError::Write {
+        replace_file_atomically(&self.path, &checkpoint.to_json()).map_err(|source| CheckpointError::Write {
             path: self.path.clone(),
             source,
-        };
-        let directory = self
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(directory).map_err(write_error)?;
-        let text = checkpoint.to_json();
-        let mut temporary = self.path.clone().into_os_string();
-        temporary.push(".tmp");
-        let temporary = PathBuf::from(temporary);
-        {
-            let mut out = std::fs::File::create(&temporary).map_err(write_error)?;
-            out.write_all(text.as_bytes()).map_err(write_error)?;
-            out.write_all(b"\n").map_err(write_error)?;
-            out.sync_all().map_err(write_error)?;
-        }
-        std::fs::rename(&temporary, &self.path).map_err(write_error)?;
-        std::fs::File::open(directory)
-            .and_then(|dir| dir.sync_all())
-            .map_err(write_error)?;
-        Ok(())
+        })
     }
+}
+
+/// Replaces the file at `path` with `text` and a newline, so that a crash leaves the old or the new
+/// content, never a mix: write a temporary file beside it, fsync, rename over, fsync the directory.
+pub(crate) fn replace_file_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(directory)?;
+    let mut temporary = path.to_path_buf().into_os_string();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    {
+        let mut out = std::fs::File::create(&temporary)?;
+        out.write_all(text.as_bytes())?;
+        out.write_all(b"\n")?;
+        out.sync_all()?;
+    }
+    std::fs::rename(&temporary, path)?;
+    std::fs::File::open(directory)?.sync_all()
 }
 
 #[cfg(test)]

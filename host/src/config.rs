@@ -48,6 +48,52 @@ pub struct RawConfig {
     pub plugins: Vec<RawPlugin>,
     #[serde(default)]
     pub metrics: RawMetrics,
+    #[serde(default)]
+    pub ddl: RawDdl,
+}
+
+/// `[ddl]`: what happens to DDL statements of the captured tables.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDdl {
+    /// The decision before any `ddl-policy` plugin: `ignore` (default) or `forward`.
+    #[serde(default)]
+    pub default: DdlDefault,
+    /// The topic of forwarded DDL records; default: the table's mapped topic, else `kafka.topic`.
+    pub topic: Option<String>,
+    /// When a captured table is renamed to a name `source.tables` does not select: `follow` (default)
+    /// keeps capturing it under the new name, `stop` stops capturing it.
+    #[serde(default)]
+    pub on_rename: OnRename,
+}
+
+/// `ddl.default`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DdlDefault {
+    /// Publish nothing for a DDL statement unless a plugin forwards it.
+    #[default]
+    Ignore,
+    /// Publish every DDL statement of the captured tables as a DTS `DDL` record unless a plugin says
+    /// otherwise.
+    Forward,
+}
+
+/// `ddl.on_rename`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnRename {
+    #[default]
+    Follow,
+    Stop,
+}
+
+/// The validated `[ddl]` settings.
+#[derive(Debug, Clone, Default)]
+pub struct DdlConfig {
+    pub default: DdlDefault,
+    pub topic: Option<String>,
+    pub on_rename: OnRename,
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,6 +281,8 @@ pub struct RawCheckpoint {
     /// How often the checkpoint file is rewritten while changes flow, in milliseconds.
     #[serde(default = "default_checkpoint_interval_ms")]
     pub interval_ms: u64,
+    /// The schema history file; default: beside `path`, `<stem>.schema-history.json`.
+    pub schema_history_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -502,6 +550,8 @@ pub struct KafkaConfig {
 pub struct CheckpointConfig {
     pub path: PathBuf,
     pub interval_ms: u64,
+    /// The schema history file.
+    pub schema_history_path: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -565,6 +615,7 @@ pub struct Config {
     pub ready_max_lag_seconds: u64,
     /// Record the changes entering the plugin chain to this file (`sluice run --record`).
     pub record_changes: Option<PathBuf>,
+    pub ddl: DdlConfig,
 }
 
 impl Config {
@@ -752,6 +803,10 @@ impl Config {
             checkpoint: CheckpointConfig {
                 path: checkpoint_path.clone(),
                 interval_ms: raw.checkpoint.interval_ms,
+                schema_history_path: match raw.checkpoint.schema_history_path {
+                    Some(path) => base.join(path),
+                    None => crate::source::schema_history::default_path(&checkpoint_path),
+                },
             },
             pipeline: PipelineConfig {
                 batch_max_changes: pipeline.batch_max_changes,
@@ -777,6 +832,16 @@ impl Config {
             metrics_address,
             ready_max_lag_seconds: raw.metrics.ready_max_lag_seconds,
             record_changes: None,
+            ddl: DdlConfig {
+                default: raw.ddl.default,
+                topic: match raw.ddl.topic {
+                    Some(topic) if topic.trim().is_empty() => {
+                        return Err(invalid("ddl.topic", "must not be empty (leave it out for the default)"));
+                    }
+                    topic => topic,
+                },
+                on_rename: raw.ddl.on_rename,
+            },
         })
     }
 }

@@ -30,14 +30,14 @@ use tokio::task::JoinSet;
 use crate::change::Change;
 use crate::check::{self, Area, PrecheckFailed, Purpose};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
-use crate::config::{Config, Delivery, SnapshotMode};
+use crate::config::{Config, Delivery, OnRename, SnapshotMode};
 use crate::encode::dts_avro::DtsAvroEncoder;
 use crate::encode::heartbeat::HeartbeatSchedule;
 use crate::encode::{EncodeError, FailureHeaders, OutMessage, key};
 use crate::metrics::Metrics;
 use crate::metrics::endpoint::{Endpoint, EndpointError};
 use crate::plugin::PluginError;
-use crate::plugin::chain::{PluginChain, Routed, RoutedChange, Routing};
+use crate::plugin::chain::{DdlRouting, PluginChain, Routed, RoutedChange, Routing};
 use crate::plugin::engine::PluginEngine;
 use crate::plugin::recorded::Recorder;
 use crate::shutdown::{self, Shutdown};
@@ -52,6 +52,7 @@ use crate::source::gtid::GtidSet;
 use crate::source::position::{BinlogPosition, StreamPoint};
 use crate::source::preconditions::ServerSettings;
 use crate::source::schema::SchemaCatalog;
+use crate::source::schema_history::SchemaHistory;
 use crate::source::snapshot::coordinator::SnapshotCoordinator;
 use crate::source::snapshot::progress::{ProgressUpdate, TableProgress, apply as apply_progress};
 use crate::start::starting_checkpoint;
@@ -153,7 +154,12 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
     } else {
         Some(PluginEngine::new(Some(&config.pipeline.plugin_cache_dir))?)
     };
-    let chain = PluginChain::load(&config.plugins, engine.as_ref(), metrics.clone()).await?;
+    let chain = PluginChain::load(&config.plugins, engine.as_ref(), metrics.clone())
+        .await?
+        .with_ddl_routing(DdlRouting {
+            default: config.ddl.default,
+            topic: config.ddl.topic.as_deref().map(Arc::from),
+        });
 
     let Some(mut conn) = connect_with_retry(&config.source, "settings check", &mut shutdown).await? else {
         return Ok(());
@@ -246,6 +252,10 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         checkpoint.position.clone(),
         checkpoint.gtid.clone(),
         handoff,
+    )
+    .with_schema_history(
+        SchemaHistory::open(&config.checkpoint.schema_history_path)?,
+        config.ddl.on_rename == OnRename::Follow,
     );
     let encoder = DtsAvroEncoder::new(settings.version.clone());
     let checkpoint_interval = Duration::from_millis(config.checkpoint.interval_ms);
@@ -356,6 +366,10 @@ async fn run_chain(
         if output.send(routed).await.is_err() {
             break;
         }
+        if let Some(halt) = chain.take_halt() {
+            // What came before the statement is on its way; nothing after it is handed on.
+            return Err(halt.into());
+        }
     }
     Ok(())
 }
@@ -421,6 +435,14 @@ async fn run_encoder(
                         error: dead.error,
                     }));
                     outgoing.push(Outgoing::Message(message));
+                    heartbeats.as_mut().map(HeartbeatSchedule::row);
+                }
+                Routed::Ddl(ddl) => {
+                    let payload = encoder.encode_ddl(next_record_id, &ddl);
+                    next_record_id += 1;
+                    let topic = ddl.topic.unwrap_or_else(|| default_topic.clone());
+                    let position = StreamPoint::Row(ddl.change.position);
+                    outgoing.push(Outgoing::Message(OutMessage::new(topic, None, payload, position)));
                     heartbeats.as_mut().map(HeartbeatSchedule::row);
                 }
                 Routed::Commit(commit) => {

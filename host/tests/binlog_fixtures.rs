@@ -254,3 +254,56 @@ fn a_truncated_or_damaged_file_fails_cleanly() {
         assert!(outcome.is_ok(), "{name} made the decoder panic");
     }
 }
+
+/// Every QUERY event's statement in every recorded binlog that can be read, as `(server's text,
+/// default database)`.
+fn query_statements() -> Vec<(String, String)> {
+    let directory = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/mysql-binlogs");
+    let mut names: Vec<_> = std::fs::read_dir(&directory)
+        .expect("the recorded binlogs")
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|extension| extension != "md"))
+        .collect();
+    names.sort();
+    let mut statements = Vec::new();
+    for path in names {
+        let Ok(file) = File::open(&path) else { continue };
+        let Ok(mut binlog) = BinlogFile::new(BinlogVersion::Version4, BufReader::new(file)) else {
+            continue;
+        };
+        // Damaged files are there on purpose: take what reads, stop at the first error.
+        while let Some(Ok(event)) = binlog.next() {
+            if let Ok(Some(EventData::QueryEvent(query))) = event.read_data() {
+                statements.push((query.query().into_owned(), query.schema().into_owned()));
+            }
+        }
+    }
+    statements
+}
+
+#[test]
+fn every_statement_servers_logged_is_classified_and_none_is_unknown() {
+    use sluice::source::ddl::{Classified, DdlKind, classify};
+    let statements = query_statements();
+    let mut ddl = 0;
+    for (text, database) in &statements {
+        match classify(text, database) {
+            Classified::Ddl(statement) => {
+                assert_ne!(statement.kind, DdlKind::Unknown, "`{text}` (in `{database}`)");
+                if matches!(
+                    statement.kind,
+                    DdlKind::CreateTable | DdlKind::AlterTable | DdlKind::DropTable
+                ) {
+                    assert!(!statement.tables.is_empty(), "`{text}` names its table");
+                }
+                ddl += 1;
+            }
+            Classified::NotDdl(_) => {}
+        }
+    }
+    assert!(
+        ddl >= 20,
+        "the recordings hold many DDL statements; found {ddl} among {} QUERY events",
+        statements.len()
+    );
+}

@@ -217,6 +217,8 @@ pub struct DecodedRecord {
     pub before_values: Option<Vec<Value>>,
     pub after_values: Option<Vec<Value>>,
     pub tags: Vec<(String, String)>,
+    /// A DDL record's statement (the `string` branch of `afterImages`).
+    pub ddl_text: Option<String>,
 }
 
 /// The DTS reference schema from `../shared/dts-avro/Record.avsc`, independent of sluice's copy.
@@ -363,6 +365,13 @@ pub fn decode_record(schema: &RecordSchema, payload: &[u8]) -> anyhow::Result<De
         before_values: image_values(field(&record, "beforeImages")?),
         after_values: image_values(field(&record, "afterImages")?),
         tags,
+        ddl_text: match field(&record, "afterImages")? {
+            Value::Union(_, inner) => match inner.as_ref() {
+                Value::String(text) => Some(text.clone()),
+                _ => None,
+            },
+            _ => None,
+        },
     })
 }
 

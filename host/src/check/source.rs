@@ -237,8 +237,8 @@ fn required_setting(name: &str, outcome: Result<(), SettingMismatch>, value: &st
 }
 
 fn row_metadata(settings: &ServerSettings) -> CheckResult {
-    const FALLBACK: &str = "column names and keys are read from information_schema when a table is first seen, \
-                            which is wrong for a table altered since";
+    const FALLBACK: &str = "column names and keys come from sluice's schema history, which follows each DDL \
+                            statement; a table first met without history is read from information_schema once";
     match (ensure_full_row_metadata(settings), &settings.binlog_row_metadata) {
         (Ok(()), _) => CheckResult::pass(
             AREA,

@@ -20,6 +20,9 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+mod ddl;
+pub use ddl::{DdlRouting, RoutedDdl};
+
 use crate::change::{Change, ColumnValue, Commit, RowChange, TableSchema};
 use crate::config::PluginConfig;
 use crate::metrics::Metrics;
@@ -64,6 +67,8 @@ pub struct DeadLetter {
 pub enum Routed {
     Row(RoutedChange),
     DeadLetter(DeadLetter),
+    /// A DDL statement the policy forwards.
+    Ddl(RoutedDdl),
     Commit(Commit),
 }
 
@@ -270,6 +275,9 @@ pub struct PluginChain {
     /// Whether any plugin dead-letters; failure policies come from the config, which a swap keeps.
     keeps_originals: bool,
     metrics: Arc<Metrics>,
+    ddl: DdlRouting,
+    /// Set when a `ddl-policy` plugin halted: nothing after that statement is handed on.
+    halted: Option<PluginError>,
 }
 
 impl PluginChain {
@@ -324,6 +332,8 @@ impl PluginChain {
             published: Vec::new(),
             trimmed: HashMap::new(),
             metrics,
+            ddl: DdlRouting::default(),
+            halted: None,
         };
         chain.tag = chain.version_tag();
         chain
@@ -420,6 +430,12 @@ impl PluginChain {
     }
 
     async fn apply_segment(&mut self, batch: Vec<Change>) -> Result<Vec<Routed>, PluginError> {
+        if self.halted.is_some() {
+            return Ok(Vec::new());
+        }
+        if batch.iter().any(|change| matches!(change, Change::Ddl(_))) {
+            return Box::pin(self.apply_around_ddl(batch)).await;
+        }
         if self.links.is_empty() {
             return Ok(batch
                 .into_iter()
@@ -429,6 +445,7 @@ impl PluginChain {
                         routing: Routing::default(),
                     }),
                     Change::Commit(commit) => Routed::Commit(commit),
+                    Change::Ddl(_) => unreachable!("DDL is split off first"),
                 })
                 .collect());
         }
@@ -455,6 +472,7 @@ impl PluginChain {
                     row: None,
                 }),
                 Change::Commit(commit) => Err(commit),
+                Change::Ddl(_) => unreachable!("DDL is split off first"),
             })
             .collect();
         for index in 0..self.links.len() {
@@ -466,6 +484,34 @@ impl PluginChain {
             }
         }
         Ok(self.finish(slots))
+    }
+
+    /// A batch with DDL in it: the rows between statements go through the plugins as usual, each
+    /// statement through the DDL policy, in order. A halt ends the batch before its statement.
+    async fn apply_around_ddl(&mut self, batch: Vec<Change>) -> Result<Vec<Routed>, PluginError> {
+        let mut routed = Vec::with_capacity(batch.len());
+        let mut rows = Vec::new();
+        for change in batch {
+            let Change::Ddl(ddl) = change else {
+                rows.push(change);
+                continue;
+            };
+            if !rows.is_empty() {
+                routed.extend(self.apply_segment(std::mem::take(&mut rows)).await?);
+            }
+            match self.decide_ddl(ddl).await {
+                Ok(decided) => routed.extend(decided),
+                Err(halt @ PluginError::Halted { .. }) => {
+                    self.halted = Some(halt);
+                    return Ok(routed);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        if !rows.is_empty() {
+            routed.extend(self.apply_segment(rows).await?);
+        }
+        Ok(routed)
     }
 
     /// Turns the chain's decisions into what the encoder publishes.

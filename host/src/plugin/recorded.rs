@@ -400,7 +400,7 @@ impl RecordedValue {
 /// What the chain made of one change, for printing.
 pub fn outcome(routed: &Routed) -> Option<Outcome> {
     match routed {
-        Routed::Commit(_) => None,
+        Routed::Commit(_) | Routed::Ddl(_) => None,
         Routed::DeadLetter(DeadLetter {
             topic, plugin, error, ..
         }) => Some(Outcome::DeadLetter {

@@ -8,8 +8,15 @@
 //! half a transaction nor repeats one.
 //!
 //! Transactions end at an XID event (transactional engines), at a `COMMIT` query (non-transactional
-//! engines), or at a DDL statement (which commits implicitly). Each end becomes a [`Commit`] carrying
-//! the position just past it.
+//! engines), or at a DDL statement (which commits implicitly; MySQL's atomic `CREATE TABLE ...
+//! SELECT`, logged with `START TRANSACTION`, ends at its XID instead). Each end becomes a [`Commit`]
+//! carrying the position just past it.
+//!
+//! # DDL
+//! Every QUERY event's statement is classified (`source::ddl`). DDL updates the schema history
+//! (`source::schema_history`), makes the tables it touches be read anew at their next TABLE_MAP,
+//! and, when it concerns the captured tables or could not be read at all, becomes a
+//! [`Change::Ddl`] just before its commit, for the DDL policy downstream.
 //!
 //! If the connection drops mid-stream, the reader reconnects with backoff and asks again from the
 //! last transaction boundary it passed; rows of the interrupted transaction that were already
@@ -38,18 +45,20 @@ use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::change::{
-    Change, ColumnValue, Commit, Operation, Origin, RowChange, TableName, TableSchema, TransactionInfo,
+    Change, ColumnValue, Commit, DdlChange, Operation, Origin, RowChange, TableName, TableSchema, TransactionInfo,
 };
 use crate::config::{SourceConfig, StartPosition};
 use crate::outage::Outage;
 use crate::shutdown::Shutdown;
 use crate::source::SourceError;
 use crate::source::connect::{connect_through_outage, is_transient};
+use crate::source::ddl::{self, Classified, DdlKind, DdlStatement, NotDdl};
 use crate::source::decode::decode_row;
 use crate::source::gtid::{GtidSet, MariaDbGtid};
 use crate::source::heartbeat;
 use crate::source::position::{BinlogPosition, RecordPosition};
-use crate::source::schema::{SchemaCatalog, TableMapCache};
+use crate::source::schema::{NamesFrom, SchemaCatalog, TableMapCache};
+use crate::source::schema_history::{SchemaHistory, TableShape, TableState};
 use crate::source::snapshot::chunk::SnapshotChunk;
 use crate::source::snapshot::progress::{ProgressUpdate, TableProgress};
 
@@ -147,6 +156,12 @@ pub struct BinlogReader {
     progress: Vec<ProgressUpdate>,
     /// The compressed transaction payload whose events are being read, if any.
     payload: Option<Payload>,
+    /// The captured tables' shapes by position, for servers whose TABLE_MAPs carry no names.
+    history: SchemaHistory,
+    /// Keep capturing a captured table under its new name after a rename (`ddl.on_rename`).
+    follow_renames: bool,
+    /// A statement-logged data change was seen (its rows are not in the stream); warned once.
+    warned_statement_rows: bool,
 }
 
 /// A MySQL 8 TRANSACTION_PAYLOAD event being unpacked.
@@ -186,7 +201,19 @@ impl BinlogReader {
             gates_open: 0,
             progress: Vec::new(),
             payload: None,
+            history: SchemaHistory::in_memory(),
+            follow_renames: true,
+            warned_statement_rows: false,
         }
+    }
+
+    /// Names columns from `history` where TABLE_MAPs do not, and keeps it up to date with every DDL;
+    /// `follow_renames`: a captured table renamed to a name `source.tables` does not select is still
+    /// captured under it.
+    pub fn with_schema_history(mut self, history: SchemaHistory, follow_renames: bool) -> Self {
+        self.history = history;
+        self.follow_renames = follow_renames;
+        self
     }
 
     /// Streams until `shutdown` fires or the output closes. Connection losses are retried.
@@ -527,20 +554,46 @@ impl BinlogReader {
             }
             EventData::QueryEvent(query) => {
                 let text = query.query();
-                let statement = text.trim();
-                if statement.eq_ignore_ascii_case("BEGIN") {
-                    if self.transaction.is_none() {
-                        self.transaction = Some(Arc::new(TransactionInfo {
-                            id: "".into(),
-                            start: here,
-                        }));
+                let database = query.schema();
+                match ddl::classify(&text, &database) {
+                    Classified::NotDdl(NotDdl::TransactionControl) => match transaction_control(&text) {
+                        TransactionControl::Begin => {
+                            if self.transaction.is_none() {
+                                self.transaction = Some(Arc::new(TransactionInfo {
+                                    id: "".into(),
+                                    start: here,
+                                }));
+                            }
+                        }
+                        TransactionControl::Inside => {}
+                        TransactionControl::End => {
+                            // COMMIT of a non-transactional change, ROLLBACK, XA: the transaction ends.
+                            self.transaction = None;
+                            self.advance(after.clone());
+                            self.commit(after, batch);
+                            return Ok(());
+                        }
+                    },
+                    Classified::NotDdl(NotDdl::DataChange) => {
+                        if !std::mem::replace(&mut self.warned_statement_rows, true) {
+                            tracing::warn!(
+                                position = %here,
+                                "a session wrote rows with binlog_format=STATEMENT; their changes are not in the row \
+                                 stream and are not captured (set binlog_format=ROW for every session)"
+                            );
+                        }
                     }
-                } else {
-                    // COMMIT of a non-transactional change, or a DDL statement, which commits implicitly.
-                    self.transaction = None;
-                    self.advance(after.clone());
-                    self.commit(after, batch);
-                    return Ok(());
+                    Classified::Ddl(statement) => {
+                        let implicit_commit = !statement.flags.starts_transaction;
+                        self.ddl(statement, &text, &database, &here, &after, header.timestamp(), batch)?;
+                        if implicit_commit {
+                            // A DDL statement commits implicitly.
+                            self.transaction = None;
+                            self.advance(after.clone());
+                            self.commit(after, batch);
+                            return Ok(());
+                        }
+                    }
                 }
             }
             EventData::XidEvent(_) => {
@@ -552,7 +605,7 @@ impl BinlogReader {
             EventData::TableMapEvent(table_map)
                 if self.is_captured(&table_map.database_name(), &table_map.table_name()) =>
             {
-                self.table_maps.schema_for(&table_map, &mut self.catalog).await?;
+                self.map_table(&table_map, &here).await?;
             }
             EventData::RowsEvent(rows_event) => {
                 let first_row = self.payload.as_ref().map_or(0, |payload| payload.rows);
@@ -585,7 +638,134 @@ impl BinlogReader {
     }
 
     fn is_captured(&self, database: &str, table: &str) -> bool {
-        self.config.captures(database, table) || self.is_signal_table(database, table)
+        self.config.captures(database, table)
+            || self.is_signal_table(database, table)
+            || self.history.is_followed(&TableName::new(database, table))
+    }
+
+    /// Builds (or reuses) the schema of a captured table's TABLE_MAP at `here`, and keeps the schema
+    /// history in step with what the event and the catalog showed.
+    async fn map_table(
+        &mut self,
+        table_map: &mysql_async::binlog::events::TableMapEvent<'_>,
+        here: &BinlogPosition,
+    ) -> Result<Arc<TableSchema>, SourceError> {
+        let history = &self.history;
+        let (schema, names_from) = self
+            .table_maps
+            .schema_with(table_map, &mut self.catalog, |name| {
+                history.shape_at(name, here).cloned()
+            })
+            .await?;
+        let learnt_from = match names_from {
+            Some(NamesFrom::Event) => "table_map",
+            Some(NamesFrom::Catalog) => "catalog",
+            Some(NamesFrom::History | NamesFrom::Positions) | None => return Ok(schema),
+        };
+        let shape = TableShape::of_schema(&schema);
+        if self
+            .history
+            .shape_at(&schema.name, here)
+            .is_some_and(|known| known.names_alike(&shape))
+        {
+            return Ok(schema);
+        }
+        if learnt_from == "catalog" {
+            tracing::info!(
+                table = %schema.name,
+                position = %here,
+                "the shape of {} is taken from information_schema (the schema history has none at this point); \
+                 exact unless a DDL of it lies between here and now",
+                schema.name
+            );
+        }
+        self.history
+            .record(&schema.name, here, TableState::Known(shape), learnt_from);
+        self.history.save()?;
+        Ok(schema)
+    }
+
+    /// A DDL statement at `here`: the schema history learns what it does, the tables it touches are
+    /// read anew at their next TABLE_MAP, and, when it concerns the captured tables (or could not be
+    /// read), it goes downstream to the DDL policy.
+    #[allow(clippy::too_many_arguments)]
+    fn ddl(
+        &mut self,
+        statement: DdlStatement,
+        text: &str,
+        database: &str,
+        here: &BinlogPosition,
+        after: &BinlogPosition,
+        timestamp: u32,
+        batch: &mut Vec<Change>,
+    ) -> Result<(), SourceError> {
+        let relevant = self.concerns_captured(&statement);
+        let config = &self.config;
+        let changed = self.history.apply_ddl(
+            &statement,
+            here,
+            after,
+            |table| config.captures(&table.database, &table.table),
+            self.follow_renames,
+        );
+        if changed {
+            self.history.save()?;
+        }
+        for table in statement
+            .tables
+            .iter()
+            .chain(statement.renames.iter().map(|rename| &rename.to))
+        {
+            self.table_maps.forget(table);
+            self.catalog.forget(table);
+        }
+        if !relevant {
+            return Ok(());
+        }
+        tracing::info!(position = %here, kind = ?statement.kind, "DDL: {}", text.trim());
+        let transaction = match &self.transaction {
+            Some(open) => open.clone(),
+            None => Arc::new(TransactionInfo {
+                id: "".into(),
+                start: here.clone(),
+            }),
+        };
+        batch.push(Change::Ddl(DdlChange {
+            statement: Arc::new(statement),
+            text: Arc::from(text),
+            database: database.to_owned(),
+            position: RecordPosition {
+                event: here.clone(),
+                row_index: 0,
+            },
+            timestamp,
+            transaction,
+        }));
+        Ok(())
+    }
+
+    /// Whether a DDL statement is the captured tables' business: it touches one (under any of its
+    /// names), it is about a database holding captured tables, or nobody could read it.
+    fn concerns_captured(&self, statement: &DdlStatement) -> bool {
+        if statement.flags.temporary {
+            return false;
+        }
+        match statement.kind {
+            DdlKind::Unknown => true,
+            DdlKind::CreateDatabase | DdlKind::AlterDatabase | DdlKind::DropDatabase => {
+                statement.database.as_deref().is_some_and(|database| {
+                    self.config
+                        .tables
+                        .iter()
+                        .any(|pattern| pattern.literal_database().is_none_or(|literal| literal == database))
+                })
+            }
+            _ => statement
+                .tables
+                .iter()
+                .chain(statement.renames.iter().map(|rename| &rename.from))
+                .any(|table| self.is_captured(&table.database, &table.table)),
+        }
     }
 
     fn commit(&mut self, resume_from: BinlogPosition, batch: &mut Vec<Change>) {
@@ -663,7 +843,7 @@ impl BinlogReader {
             return Ok(0);
         }
         let is_signal = self.is_signal_table(&database, &table);
-        let schema: Arc<TableSchema> = self.table_maps.schema_for(table_map, &mut self.catalog).await?;
+        let schema: Arc<TableSchema> = self.map_table(table_map, &event_position).await?;
         let operation = match rows_event {
             RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Operation::Insert,
             RowsEventData::UpdateRowsEventV1(_) | RowsEventData::UpdateRowsEvent(_) => Operation::Update,
@@ -727,6 +907,33 @@ impl BinlogReader {
             }));
         }
         Ok(row_count)
+    }
+}
+
+/// What a transaction-control statement does to the transaction being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TransactionControl {
+    /// `BEGIN`, `START TRANSACTION`, `XA START|BEGIN`: a transaction starts.
+    Begin,
+    /// `SAVEPOINT`, `RELEASE SAVEPOINT`, `ROLLBACK TO`: it goes on.
+    Inside,
+    /// `COMMIT`, `ROLLBACK`, `XA END|PREPARE|COMMIT|ROLLBACK`: it ends.
+    End,
+}
+
+fn transaction_control(text: &str) -> TransactionControl {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .take(3)
+        .map(|word| word.trim_end_matches(';').to_ascii_uppercase())
+        .collect();
+    let word = |index: usize| words.get(index).map_or("", String::as_str);
+    match (word(0), word(1)) {
+        ("BEGIN", _) | ("START", "TRANSACTION") | ("XA", "START" | "BEGIN") => TransactionControl::Begin,
+        ("SAVEPOINT", _) | ("RELEASE", _) => TransactionControl::Inside,
+        ("ROLLBACK", "TO") => TransactionControl::Inside,
+        ("ROLLBACK", "WORK") if word(2) == "TO" => TransactionControl::Inside,
+        _ => TransactionControl::End,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod heartbeat;
 pub mod position;
 pub mod preconditions;
 pub mod schema;
+pub mod schema_history;
 pub mod snapshot;
 
 use crate::change::TableName;
@@ -69,6 +70,8 @@ pub enum SourceError {
         oldest_file: String,
         oldest: String,
     },
+    #[error("schema history `{path}`: {detail}")]
+    SchemaHistory { path: std::path::PathBuf, detail: String },
 }
 
 impl SourceError {

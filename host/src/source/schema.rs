@@ -4,8 +4,8 @@
 //! metadata. The *names* of columns, their signedness, charsets, ENUM/SET labels and the primary key
 //! come from the event's optional metadata when the server writes it (`binlog_row_metadata=FULL`,
 //! MySQL >= 8.0.1, MariaDB >= 10.5). A server that writes less is completed from
-//! `information_schema`, read when a table is first seen; that is only right while the table has not
-//! changed since, which the schema history of a later issue makes exact.
+//! the schema history ([`crate::source::schema_history`]), which knows the table's shape at the
+//! event's position, and otherwise from `information_schema`, checked against the event.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use mysql_async::prelude::Queryable;
 
 use crate::change::{Charset, ColumnSchema, TableName, TableSchema, type_code};
 use crate::source::SourceError;
+use crate::source::schema_history::TableShape;
 
 /// What `information_schema` says about one column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -493,8 +494,31 @@ pub fn parse_labels(column_type: &str) -> Vec<String> {
 /// alone and charsets from [`well_known_charset`].
 pub async fn table_schema(
     event: &TableMapEvent<'_>,
-    mut catalog: Option<&mut SchemaCatalog>,
+    catalog: Option<&mut SchemaCatalog>,
 ) -> Result<TableSchema, SourceError> {
+    table_schema_with(event, catalog, None).await.map(|(schema, _)| schema)
+}
+
+/// Where a table schema's column names came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamesFrom {
+    /// The TABLE_MAP's own optional metadata (`binlog_row_metadata=FULL`).
+    Event,
+    /// The schema history's shape at the event's position.
+    History,
+    /// `information_schema`, read now, which matched the event.
+    Catalog,
+    /// Nothing matched: columns are named by position (`@1`, `@2`, ...).
+    Positions,
+}
+
+/// [`table_schema`], preferring `known` (the schema history's shape at the event) to the catalog
+/// for names, labels and the key when the event does not carry them and the shape fits the event.
+pub async fn table_schema_with(
+    event: &TableMapEvent<'_>,
+    mut catalog: Option<&mut SchemaCatalog>,
+    known: Option<&TableShape>,
+) -> Result<(TableSchema, NamesFrom), SourceError> {
     let name = TableName::new(event.database_name(), event.table_name());
     let column_count = event.columns_count() as usize;
     let mut types = Vec::with_capacity(column_count);
@@ -528,16 +552,22 @@ pub async fn table_schema(
     });
     let has_full_metadata =
         metadata.names.len() == column_count && metadata.primary_key.is_some() && !labels_need_catalog;
+    let type_codes: Vec<u8> = types.iter().map(|column_type| *column_type as u8).collect();
+    let known = known.filter(|shape| !has_full_metadata && shape.fits(&type_codes));
+    // With a known shape, the catalog is still asked for what the event may lack and names do not
+    // change: signedness and charsets (servers that log no metadata at all), matched by name.
+    let needs_catalog = !has_full_metadata
+        && (known.is_none() || metadata.unsigned_numeric.is_empty() || metadata.character_collations.is_empty());
     let mut catalog_table = None;
-    if !has_full_metadata && let Some(catalog) = catalog.as_deref_mut() {
+    if needs_catalog && let Some(catalog) = catalog.as_deref_mut() {
         let mut found = catalog.table(&name).await?.cloned();
         if found.as_ref().is_some_and(|table| table.columns.len() != column_count) {
             // The table changed since it was read: read it again.
             catalog.forget(&name);
             found = catalog.table(&name).await?.cloned();
         }
-        catalog_table = found.filter(|table| table.columns.len() == column_count);
-        if catalog_table.is_none() {
+        catalog_table = found.filter(|table| known.is_some() || table.columns.len() == column_count);
+        if catalog_table.is_none() && known.is_none() {
             tracing::warn!(
                 table = %name,
                 "column names of {name} are unknown (no binlog_row_metadata=FULL and information_schema differs); \
@@ -549,12 +579,21 @@ pub async fn table_schema(
     let (mut numeric_index, mut character_index, mut enum_set_index, mut enum_index, mut set_index) = (0, 0, 0, 0, 0);
     let mut columns = Vec::with_capacity(column_count);
     for (index, column_type) in types.iter().enumerate() {
-        let catalog_column = catalog_table.as_ref().map(|table| &table.columns[index]);
+        let known_column = known.map(|shape| &shape.columns[index]);
+        let catalog_column = match (&catalog_table, known_column) {
+            (Some(table), Some(column)) => table
+                .columns
+                .iter()
+                .find(|candidate| candidate.name.eq_ignore_ascii_case(&column.name)),
+            (Some(table), None) => table.columns.get(index),
+            (None, _) => None,
+        };
         let raw_metadata = event.get_column_metadata(index).unwrap_or(&[]);
         let name = metadata
             .names
             .get(index)
             .cloned()
+            .or_else(|| known_column.map(|c| c.name.clone()))
             .or_else(|| catalog_column.map(|c| c.name.clone()))
             .unwrap_or_else(|| format!("@{}", index + 1));
 
@@ -603,7 +642,13 @@ pub async fn table_schema(
         let mut elements = Vec::new();
         if column_type.is_enum_or_set_type() {
             // The binlog's labels are in the column's charset; information_schema's are text already.
-            let from_event = raw_labels.and_then(|labels| labels_as_text(labels, &charset.name));
+            let from_event = raw_labels
+                .and_then(|labels| labels_as_text(labels, &charset.name))
+                .or_else(|| {
+                    known_column
+                        .map(|c| c.labels.clone())
+                        .filter(|labels| !labels.is_empty())
+                });
             let from_catalog = catalog_column.map(|c| parse_labels(&c.column_type));
             elements = match (from_event, from_catalog, raw_labels) {
                 (Some(labels), _, _) => labels,
@@ -649,20 +694,32 @@ pub async fn table_schema(
 
     // The binlog names only a primary key; a table without one is keyed like its snapshot, by the
     // catalog's choice of unique key.
+    let known_key = known.and_then(|shape| Some((shape.key_name.clone(), shape.key_indexes()?)));
     let (key_name, primary_key) = match metadata.primary_key.filter(|key| !key.is_empty()) {
         Some(key) => ("PRIMARY".to_owned(), key),
+        None if known_key.is_some() => known_key.expect("checked"),
         None => catalog_table
             .as_ref()
             .map(|table| (table.key_name.clone(), table.primary_key.clone()))
             .unwrap_or_else(|| ("PRIMARY".to_owned(), Vec::new())),
     };
     let primary_key = primary_key.into_iter().filter(|&index| index < column_count).collect();
-    Ok(TableSchema {
+    let names_from = if metadata.names.len() == column_count {
+        NamesFrom::Event
+    } else if known.is_some() {
+        NamesFrom::History
+    } else if catalog_table.is_some() {
+        NamesFrom::Catalog
+    } else {
+        NamesFrom::Positions
+    };
+    let schema = TableSchema {
         name,
         columns,
         primary_key,
         key_name,
-    })
+    };
+    Ok((schema, names_from))
 }
 
 /// TABLE_MAP schemas by table id, rebuilt only when a table id is mapped differently.
@@ -678,15 +735,34 @@ impl TableMapCache {
         event: &TableMapEvent<'_>,
         catalog: &mut SchemaCatalog,
     ) -> Result<Arc<TableSchema>, SourceError> {
+        Ok(self.schema_with(event, catalog, |_| None).await?.0)
+    }
+
+    /// [`Self::schema_for`], offering `known(name)`, the schema history's shape, for a schema built
+    /// anew; says where the names came from when it built one (`None` when cached).
+    pub async fn schema_with(
+        &mut self,
+        event: &TableMapEvent<'_>,
+        catalog: &mut SchemaCatalog,
+        known: impl FnOnce(&TableName) -> Option<TableShape>,
+    ) -> Result<(Arc<TableSchema>, Option<NamesFrom>), SourceError> {
         let fingerprint = table_map_fingerprint(event);
-        if let Some((known, schema)) = self.by_table_id.get(&event.table_id())
-            && *known == fingerprint
+        if let Some((cached, schema)) = self.by_table_id.get(&event.table_id())
+            && *cached == fingerprint
         {
-            return Ok(schema.clone());
+            return Ok((schema.clone(), None));
         }
-        let schema = Arc::new(table_schema(event, Some(catalog)).await?);
+        let shape = known(&TableName::new(event.database_name(), event.table_name()));
+        let (schema, names_from) = table_schema_with(event, Some(catalog), shape.as_ref()).await?;
+        let schema = Arc::new(schema);
         self.by_table_id.insert(event.table_id(), (fingerprint, schema.clone()));
-        Ok(schema)
+        Ok((schema, Some(names_from)))
+    }
+
+    /// Forgets every schema of `table`: after its DDL, the next TABLE_MAP builds it anew even if the
+    /// event looks the same (a renamed column changes nothing a MINIMAL TABLE_MAP shows).
+    pub fn forget(&mut self, table: &TableName) {
+        self.by_table_id.retain(|_, (_, schema)| schema.name != *table);
     }
 }
 
