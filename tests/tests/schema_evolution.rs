@@ -2,8 +2,9 @@
 //! statements of every common kind decode into the right columns, with `binlog_row_metadata=FULL`
 //! (names from the TABLE_MAP) and with `MINIMAL` (names from sluice's schema history), identically;
 //! a restart from a position before all the DDL decodes the same again from the persisted history;
-//! forwarded DDL arrives as DTS `DDL` records in order; and a DDL policy that halts on `DROP TABLE`
-//! stops the pipeline without the checkpoint passing the statement.
+//! forwarded DDL arrives as DTS `DDL` records in order, on the topic the mapping chose for its table;
+//! and a DDL policy that halts on `DROP TABLE` stops the pipeline without the checkpoint passing the
+//! statement.
 
 use std::time::Duration;
 
@@ -285,7 +286,9 @@ async fn a_policy_that_halts_on_drop_table_stops_before_it() -> anyhow::Result<(
         config: vec![("halt_on".into(), "drop-table".into())],
         ..Default::default()
     };
-    let config = config_toml(&db, &broker, &checkpoint, &start, &["shop.*"], "guarded", &[guard])
+    // The router maps the table to its own topic: forwarded DDL of the table follows it there.
+    let router = sluice_tests::plugins::router(&[("topic_template", "cdc.{database}.{table}")]).await?;
+    let config = config_toml(&db, &broker, &checkpoint, &start, &["shop.*"], "unrouted", &[router, guard])
         + "\n[snapshot]\nmode = \"never\"\n";
     let daemon = RunningDaemon::start(&config, state.path())?;
     db.execute_all(&[
@@ -311,7 +314,7 @@ async fn a_policy_that_halts_on_drop_table_stops_before_it() -> anyhow::Result<(
         message.contains("halted the pipeline on a DDL statement") && message.contains("DROP TABLE"),
         "{message}"
     );
-    let records = read_back(&broker, "guarded", 4).await?;
+    let records = read_back(&broker, "cdc.shop.t", 4).await?;
     let lines: Vec<String> = records.iter().map(record_line).collect();
     assert_eq!(
         lines,
@@ -327,7 +330,7 @@ async fn a_policy_that_halts_on_drop_table_stops_before_it() -> anyhow::Result<(
                 Some(&[Some("3".into()), Some("30".into())])
             ),
         ],
-        "everything before the DROP, the forwarded ALTER included, and nothing after it"
+        "everything before the DROP, the forwarded ALTER on the table's mapped topic, and nothing after it"
     );
     let stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&checkpoint)?)?;
     assert_eq!(
@@ -340,7 +343,7 @@ async fn a_policy_that_halts_on_drop_table_stops_before_it() -> anyhow::Result<(
     let daemon = RunningDaemon::start(&config, state.path())?;
     let again = daemon.wait_for_exit(CONSUME_TIMEOUT).await.expect_err("halts again");
     assert!(again.to_string().contains("DROP TABLE"), "{again}");
-    let all = consume_all(&broker.bootstrap_servers(), "guarded", CONSUME_TIMEOUT).await?;
+    let all = consume_all(&broker.bootstrap_servers(), "cdc.shop.t", CONSUME_TIMEOUT).await?;
     assert_eq!(all.len(), 4, "nothing after the DROP was published, and nothing twice");
     Ok(())
 }
