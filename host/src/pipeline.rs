@@ -52,6 +52,7 @@ use crate::source::gtid::GtidSet;
 use crate::source::position::{BinlogPosition, StreamPoint};
 use crate::source::preconditions::ServerSettings;
 use crate::source::schema::SchemaCatalog;
+use crate::source::schema_baseline::record_baseline;
 use crate::source::schema_history::SchemaHistory;
 use crate::source::snapshot::coordinator::SnapshotCoordinator;
 use crate::source::snapshot::progress::{ProgressUpdate, TableProgress, apply as apply_progress};
@@ -187,6 +188,8 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         sink = Some(transactional);
     }
     let checkpoint = starting_checkpoint(&mut conn, &config, &store).await?;
+    let mut history = SchemaHistory::open(&config.checkpoint.schema_history_path)?;
+    record_baseline(&mut conn, &config.source, &mut history, &checkpoint.position).await?;
     let _ = conn.disconnect().await;
     let catalog = SchemaCatalog::new(metadata_pool(&config.source)).await?;
 
@@ -253,10 +256,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         checkpoint.gtid.clone(),
         handoff,
     )
-    .with_schema_history(
-        SchemaHistory::open(&config.checkpoint.schema_history_path)?,
-        config.ddl.on_rename == OnRename::Follow,
-    );
+    .with_schema_history(history, config.ddl.on_rename == OnRename::Follow);
     let encoder = DtsAvroEncoder::new(settings.version.clone());
     let checkpoint_interval = Duration::from_millis(config.checkpoint.interval_ms);
 

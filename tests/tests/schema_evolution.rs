@@ -288,8 +288,15 @@ async fn a_policy_that_halts_on_drop_table_stops_before_it() -> anyhow::Result<(
     };
     // The router maps the table to its own topic: forwarded DDL of the table follows it there.
     let router = sluice_tests::plugins::router(&[("topic_template", "cdc.{database}.{table}")]).await?;
-    let config = config_toml(&db, &broker, &checkpoint, &start, &["shop.*"], "unrouted", &[router, guard])
-        + "\n[snapshot]\nmode = \"never\"\n";
+    let config = config_toml(
+        &db,
+        &broker,
+        &checkpoint,
+        &start,
+        &["shop.*"],
+        "unrouted",
+        &[router, guard],
+    ) + "\n[snapshot]\nmode = \"never\"\n";
     let daemon = RunningDaemon::start(&config, state.path())?;
     db.execute_all(&[
         "INSERT INTO shop.t VALUES (1), (2)",
@@ -345,5 +352,80 @@ async fn a_policy_that_halts_on_drop_table_stops_before_it() -> anyhow::Result<(
     assert!(again.to_string().contains("DROP TABLE"), "{again}");
     let all = consume_all(&broker.bootstrap_servers(), "cdc.shop.t", CONSUME_TIMEOUT).await?;
     assert_eq!(all.len(), 4, "nothing after the DROP was published, and nothing twice");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_older_than_the_stream_is_named_from_the_catalog_read_at_the_start_position() -> anyhow::Result<()> {
+    let (db, broker) = tokio::join!(
+        MariaDb::start_with(MariaDbOptions {
+            extra_args: vec!["--binlog-row-metadata=MINIMAL".into()],
+            ..Default::default()
+        }),
+        Broker::start()
+    );
+    let (db, broker) = (db?, broker?);
+    db.execute_all(&[
+        "CREATE DATABASE shop",
+        "CREATE TABLE shop.items (id INT PRIMARY KEY, a VARCHAR(20))",
+    ])
+    .await?;
+    let start = current_position(&db).await?;
+    let state = tempfile::tempdir()?;
+    let checkpoint = state.path().join("checkpoint.json");
+    let config = daemon_config(&db, &broker, &checkpoint, &start, "older");
+    let daemon = RunningDaemon::start(&config, state.path())?;
+    // At start, with nothing logged since `start`, the daemon reads the catalog as the table's shape
+    // at `start` into the history.
+    let history_path = state.path().join("checkpoint.schema-history.json");
+    let deadline = std::time::Instant::now() + CONSUME_TIMEOUT;
+    while !std::fs::read_to_string(&history_path).is_ok_and(|text| text.contains("catalog_at_start")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no baseline in the schema history"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Written at once: the daemon may read the first row's TABLE_MAP when the catalog already shows
+    // the new column, so only the history can name it right.
+    db.execute_all(&[
+        "INSERT INTO shop.items VALUES (1, 'a-1')",
+        "ALTER TABLE shop.items ADD COLUMN b VARCHAR(20) FIRST",
+        "INSERT INTO shop.items VALUES ('b-2', 2, 'a-2')",
+    ])
+    .await?;
+    let expected = [
+        row_line(
+            "INSERT",
+            "items",
+            &["id", "a"],
+            None,
+            Some(&[Some("1".into()), Some("a-1".into())]),
+        ),
+        "DDL AlterTable".to_owned(),
+        row_line(
+            "INSERT",
+            "items",
+            &["b", "id", "a"],
+            None,
+            Some(&[Some("b-2".into()), Some("2".into()), Some("a-2".into())]),
+        ),
+    ];
+    let records = read_back(&broker, "older", expected.len()).await?;
+    daemon.stop().await?;
+    assert_eq!(records.iter().map(record_line).collect::<Vec<_>>(), expected);
+
+    std::fs::remove_file(&checkpoint)?;
+    let daemon = RunningDaemon::start(
+        &daemon_config(&db, &broker, &checkpoint, &start, "older-again"),
+        state.path(),
+    )?;
+    let again = read_back(&broker, "older-again", expected.len()).await?;
+    daemon.stop().await?;
+    assert_eq!(
+        again.iter().map(record_line).collect::<Vec<_>>(),
+        expected,
+        "replayed from the start"
+    );
     Ok(())
 }

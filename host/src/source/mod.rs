@@ -14,6 +14,7 @@ pub mod heartbeat;
 pub mod position;
 pub mod preconditions;
 pub mod schema;
+pub mod schema_baseline;
 pub mod schema_history;
 pub mod snapshot;
 

@@ -17,13 +17,15 @@
 //!   statement. This is the normal path, because it is the only one that is right whatever the
 //!   stream's lag: `information_schema` describes the table *now*, which for a stream that is behind
 //!   (a backlog, a restart from an old position) is a later point than the DDL's.
-//! - **`information_schema`, once per table**, when a table is first met without a version (the
-//!   history starts empty, or a DDL could not be read): sluice reads the catalog and keeps the result
-//!   only if it matches the TABLE_MAP being decoded (same column count, ENUM/SET where the event has
-//!   them). This is the one assumption: that no DDL on the table lies between the stream's position
-//!   and the moment of the read. At a first start the stream begins at the server's current position
-//!   (or its snapshot point), so the window is the seconds of start-up; the log names every table
-//!   whose shape was taken this way.
+//! - **`information_schema` at the start position** (`source::schema_baseline`): at start, for the
+//!   captured tables the history does not know, when the binlog's end is the stream's start position
+//!   both before and after the catalog is read — then the catalog provably describes that point.
+//!   This is how a first start on an existing database gets its versions.
+//! - **`information_schema`, once per table**, when a table is still met without a version (the
+//!   server was busy at start, or a DDL could not be read): sluice reads the catalog and keeps the
+//!   result only if it matches the TABLE_MAP being decoded (same column count, ENUM/SET where the
+//!   event has them). This is the one assumption: that no DDL on the table lies between the stream's
+//!   position and the moment of the read; the log names every table whose shape was taken this way.
 //!
 //! A statement whose effect cannot be read (a column definition the classifier gave up on, `CREATE
 //! TABLE ... SELECT` without a column list) records the table as *unknown* from there on, which sends
