@@ -191,6 +191,9 @@ pub struct RawSource {
     pub server_id: u32,
     /// Tables to capture, as `database.table` patterns where `*` matches any run of characters.
     pub tables: Vec<String>,
+    /// Tables not to capture although `tables` selects them, as the same patterns.
+    #[serde(default)]
+    pub exclude_tables: Vec<String>,
     /// Where to start when there is no checkpoint: `current` (the server's current binlog end),
     /// `earliest` (the oldest binlog the server still has), or a position `mysql-bin.000003:4`.
     #[serde(default = "default_start")]
@@ -515,14 +518,20 @@ pub struct SourceConfig {
     pub password: Option<Secret>,
     pub server_id: u32,
     pub tables: Vec<TablePattern>,
+    /// Tables `tables` selects that are not captured all the same.
+    pub exclude_tables: Vec<TablePattern>,
     pub start: StartPosition,
     pub reconnect_max_backoff_ms: u64,
 }
 
 impl SourceConfig {
-    /// Whether a change of this table is captured.
+    /// Whether a change of this table is captured: `tables` selects it and `exclude_tables` does not.
     pub fn captures(&self, database: &str, table: &str) -> bool {
         self.tables.iter().any(|pattern| pattern.matches(database, table))
+            && !self
+                .exclude_tables
+                .iter()
+                .any(|pattern| pattern.matches(database, table))
     }
 
     /// `host:port`, for messages.
@@ -896,6 +905,12 @@ fn validate_source(raw: RawSource, base: &Path) -> Result<SourceConfig, ConfigEr
         .map(|text| TablePattern::parse(text))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|message| invalid("source.tables", message))?;
+    let exclude_tables = raw
+        .exclude_tables
+        .iter()
+        .map(|text| TablePattern::parse(text))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|message| invalid("source.exclude_tables", message))?;
     let start = match raw.start.as_str() {
         "current" => StartPosition::Current,
         "earliest" => StartPosition::Earliest,
@@ -913,6 +928,7 @@ fn validate_source(raw: RawSource, base: &Path) -> Result<SourceConfig, ConfigEr
         password,
         server_id: raw.server_id,
         tables,
+        exclude_tables,
         start,
         reconnect_max_backoff_ms: raw.reconnect_max_backoff_ms.max(1),
     })
@@ -1060,6 +1076,23 @@ mod tests {
             config.kafka.options.get("compression.type").map(String::as_str),
             Some("lz4")
         );
+    }
+
+    #[test]
+    fn excluded_tables_are_not_captured_though_selected() {
+        let text = MINIMAL.replace(
+            "tables = [\"shop.*\"]",
+            "tables = [\"shop.*\"]\nexclude_tables = [\"shop.audit_*\"]",
+        );
+        let config = Config::from_toml_str(&text, Path::new(".")).unwrap();
+        assert!(config.source.captures("shop", "orders"));
+        assert!(!config.source.captures("shop", "audit_log"));
+        let text = MINIMAL.replace(
+            "tables = [\"shop.*\"]",
+            "tables = [\"shop.*\"]\nexclude_tables = [\"nodot\"]",
+        );
+        let error = Config::from_toml_str(&text, Path::new(".")).unwrap_err().to_string();
+        assert!(error.contains("source.exclude_tables"), "{error}");
     }
 
     #[test]
