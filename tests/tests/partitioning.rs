@@ -2,8 +2,9 @@
 //! `kafka.partitioning` policy (`single`, `table`, `{ columns = [...] }`, set per table) read back
 //! from a 4-partition topic at the partition Kafka's murmur2 predicts; an UPDATE that changes the
 //! primary key arriving as a DELETE under the old key in its partition, then an INSERT under the new
-//! key in its own, and recognised as written by an exactly-once replay; and the plugin call latency
-//! histogram and trap count served over HTTP while the daemon streams.
+//! key in its own, and recognised as written by an exactly-once replay; a table without a column its
+//! policy hashes stopping the startup precheck by name; and the plugin call latency histogram and trap
+//! count served over HTTP while the daemon streams.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -390,4 +391,40 @@ async fn plugin_call_latency_and_traps_are_served_while_streaming() -> anyhow::R
         "each change shown once in its batch and once alone"
     );
     daemon.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_without_a_partitioning_column_stops_the_precheck_naming_table_and_column() -> anyhow::Result<()> {
+    let (db, broker) = servers().await?;
+    db.execute_all(&[
+        "CREATE DATABASE shop",
+        "CREATE TABLE shop.orders (id INT PRIMARY KEY, customer INT)",
+        "CREATE TABLE shop.audit (id INT PRIMARY KEY, what VARCHAR(20))",
+    ])
+    .await?;
+    let start = current_position(&db).await?;
+    let state = tempfile::tempdir()?;
+    let config = config_toml(
+        &db,
+        &broker,
+        &state.path().join("checkpoint.json"),
+        &start,
+        &["shop.*"],
+        "changes",
+        &[],
+    );
+    let config = with_kafka_lines(&config, "changes", "partitioning = { columns = [\"customer\"] }");
+    let daemon = RunningDaemon::start(&config, state.path())?;
+    let error = daemon
+        .wait_for_exit(Duration::from_secs(60))
+        .await
+        .expect_err("the precheck must stop the daemon")
+        .to_string();
+    assert!(error.contains("partitioning of `shop`.`audit`"), "{error}");
+    assert!(
+        error.contains("kafka.partitioning hashes column `customer`, which `shop`.`audit` does not have"),
+        "{error}"
+    );
+    assert!(!error.contains("`shop`.`orders`"), "orders has the column: {error}");
+    Ok(())
 }
