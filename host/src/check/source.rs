@@ -546,6 +546,7 @@ async fn row_keys(conn: &mut Conn, tables: &[TableName], config: &Config) -> Vec
         return vec![CheckResult::skip(AREA, "row keys", "no table matches source.tables")];
     }
     let mut results = Vec::new();
+    let mut partitioning = Vec::new();
     for table in tables {
         let catalog = load_catalog_table(conn, table).await;
         if let Ok(Some(catalog)) = &catalog {
@@ -556,7 +557,7 @@ async fn row_keys(conn: &mut Conn, tables: &[TableName], config: &Config) -> Vec
                 } else {
                     CheckResult::warn
                 };
-                results.push(problem(
+                partitioning.push(problem(
                     AREA,
                     format!("partitioning of {table}"),
                     format!("{setting} hashes column `{column}`, which {table} does not have"),
@@ -592,6 +593,7 @@ async fn row_keys(conn: &mut Conn, tables: &[TableName], config: &Config) -> Vec
             "every captured table has a primary key or a unique key over NOT NULL columns",
         ));
     }
+    results.extend(partitioning);
     results
 }
 
