@@ -13,7 +13,9 @@
 //! checkpoint). Before the first message goes to a topic, [`read_tails`] reads the last message of
 //! each of its partitions and keeps its point. A binlog row whose point the tail of its partition
 //! covers is already there and is skipped; the first row past the tail ends the skipping for that
-//! partition, since everything after it in the stream is later still.
+//! partition, since everything after it in the stream is later still. The two records of an UPDATE
+//! that changed the key (often in two partitions) each have their own point, ordered within the row
+//! (`#row.0`, `#row.1`), so each is skipped or sent on its own.
 //!
 //! # Limits (documented in the README)
 //! - Snapshot rows are re-sent, never skipped: a chunk read again after a crash may hold other rows

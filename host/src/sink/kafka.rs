@@ -296,9 +296,7 @@ impl KafkaSink {
     /// exists first.
     async fn partition_of(&mut self, message: &OutMessage) -> Result<i32, SinkError> {
         let partitions = self.ensure_topic(&message.topic).await?;
-        Ok(message
-            .partition
-            .unwrap_or_else(|| partitioner::partition_of_hash(message.partition_hash, partitions)))
+        Ok(partitioner::partition_of(message, partitions))
     }
 
     async fn send_with(

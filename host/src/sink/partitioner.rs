@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::change::{RowChange, TableName, TableSchema};
-use crate::encode::{EncodeError, key};
+use crate::encode::{EncodeError, OutMessage, key};
 
 /// The seed of Kafka's murmur2 (`org.apache.kafka.common.utils.Utils.murmur2`).
 const KAFKA_SEED: u32 = 0x9747_b28c;
@@ -88,6 +88,14 @@ pub fn partition_of_hash(hash: Option<u32>, partitions: i32) -> i32 {
         Some(hash) if partitions > 1 => ((hash & 0x7fff_ffff) % partitions as u32) as i32,
         _ => 0,
     }
+}
+
+/// The partition of `message` in a topic of `partitions` partitions: the one a plugin chose, else the
+/// one its partitioning policy hashed it to.
+pub fn partition_of(message: &OutMessage, partitions: i32) -> i32 {
+    message
+        .partition
+        .unwrap_or_else(|| partition_of_hash(message.partition_hash, partitions))
 }
 
 /// The partition of a message with `key` under the default policy.
@@ -295,6 +303,17 @@ mod tests {
             .to_string();
         assert!(error.contains("shop.audit"), "{error}");
         assert!(error.contains("kafka.partitioning hashes column `customer`"), "{error}");
+    }
+
+    #[test]
+    fn a_plugins_partition_wins_over_the_policy() {
+        let point = "b.000001:4#0".parse().unwrap();
+        let mut message = OutMessage::new("orders".into(), Some(b"[7]".to_vec()), Vec::new(), point);
+        assert_eq!(partition_of(&message, 4), partition_for(Some(b"[7]"), 4));
+        message.partition_hash = None;
+        assert_eq!(partition_of(&message, 4), 0, "the policy chose partition 0");
+        message.partition = Some(3);
+        assert_eq!(partition_of(&message, 4), 3);
     }
 
     #[test]
