@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::change::TableName;
+use crate::sink::partitioner::{PartitionPolicy, Partitioning};
 use crate::source::position::BinlogPosition;
 
 /// Why a configuration could not be used. Each message names the key or file to fix.
@@ -237,6 +238,63 @@ pub struct RawKafka {
     /// The topic of `oversized_message = "dead_letter"`: it receives the record without its column
     /// values, under the original key.
     pub oversized_dead_letter_topic: Option<String>,
+    /// How messages spread over a topic's partitions: `primary_key` (default), `table`, `single`, or
+    /// `{ columns = ["column", ...] }`.
+    #[serde(default)]
+    pub partitioning: RawPartitioning,
+    /// Per-table policies by `database.table`, winning over `partitioning`.
+    #[serde(default)]
+    pub partitioning_by_table: BTreeMap<String, RawPartitioning>,
+}
+
+/// A partitioning policy as written: a name, or the columns to hash.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a partitioning policy: \"primary_key\", \"table\", \"single\" or { columns = [\"column\", ...] }"
+)]
+pub enum RawPartitioning {
+    Named(PartitioningName),
+    Columns(RawPartitionColumns),
+}
+
+impl Default for RawPartitioning {
+    fn default() -> Self {
+        RawPartitioning::Named(PartitioningName::PrimaryKey)
+    }
+}
+
+/// The policies with a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitioningName {
+    PrimaryKey,
+    Table,
+    Single,
+}
+
+/// `{ columns = [...] }`: hash these columns' values.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPartitionColumns {
+    pub columns: Vec<String>,
+}
+
+impl RawPartitioning {
+    /// The policy, or why it is not one (`setting` names where it was written).
+    fn validate(self, setting: &str) -> Result<PartitionPolicy, ConfigError> {
+        Ok(match self {
+            RawPartitioning::Named(PartitioningName::PrimaryKey) => PartitionPolicy::PrimaryKey,
+            RawPartitioning::Named(PartitioningName::Table) => PartitionPolicy::Table,
+            RawPartitioning::Named(PartitioningName::Single) => PartitionPolicy::Single,
+            RawPartitioning::Columns(RawPartitionColumns { columns }) => {
+                if columns.is_empty() || columns.iter().any(|column| column.trim().is_empty()) {
+                    return Err(invalid(setting, "`columns` must name at least one column, none empty"));
+                }
+                PartitionPolicy::Columns(columns)
+            }
+        })
+    }
 }
 
 /// `kafka.oversized_message` as written.
@@ -553,6 +611,8 @@ pub struct KafkaConfig {
     pub checkpoint_topic: String,
     pub options: BTreeMap<String, String>,
     pub oversized: OversizedPolicy,
+    /// Which partition each message goes to (see [`crate::sink::partitioner`]).
+    pub partitioning: Partitioning,
 }
 
 #[derive(Debug, Clone)]
@@ -795,6 +855,20 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| format!("sluice-{}", source.server_id))
         });
+        let mut partitioning = Partitioning {
+            default: raw.kafka.partitioning.validate("kafka.partitioning")?,
+            by_table: Default::default(),
+        };
+        for (name, policy) in raw.kafka.partitioning_by_table {
+            let setting = format!("kafka.partitioning_by_table.\"{name}\"");
+            let table = match name.split_once('.') {
+                Some((database, table)) if !database.is_empty() && !table.is_empty() && !name.contains('*') => {
+                    TableName::new(database, table)
+                }
+                _ => return Err(invalid(&setting, format!("`{name}` is not a `database.table` name"))),
+            };
+            partitioning.by_table.insert(table, policy.validate(&setting)?);
+        }
         Ok(Self {
             source,
             kafka: KafkaConfig {
@@ -808,6 +882,7 @@ impl Config {
                 checkpoint_topic: raw.kafka.checkpoint_topic,
                 options: raw.kafka.options,
                 oversized,
+                partitioning,
             },
             checkpoint: CheckpointConfig {
                 path: checkpoint_path.clone(),
@@ -983,6 +1058,51 @@ mod tests {
                 .to_string()
                 .contains("sometimes")
         );
+    }
+
+    #[test]
+    fn partitioning_defaults_to_the_primary_key_and_takes_names_columns_and_table_overrides() {
+        let config = Config::from_toml_str(MINIMAL, Path::new(".")).unwrap();
+        assert_eq!(config.kafka.partitioning, Partitioning::default());
+        assert_eq!(config.kafka.partitioning.default, PartitionPolicy::PrimaryKey);
+        let with = |lines: &str| MINIMAL.replace("topic = \"changes\"", &format!("topic = \"changes\"\n{lines}"));
+        let config = Config::from_toml_str(
+            &with(
+                "partitioning = \"table\"\n\
+                 partitioning_by_table = { \"shop.orders\" = { columns = [\"customer_id\", \"region\"] }, \"shop.audit\" = \"single\" }",
+            ),
+            Path::new("."),
+        )
+        .unwrap();
+        let partitioning = &config.kafka.partitioning;
+        assert_eq!(partitioning.default, PartitionPolicy::Table);
+        assert_eq!(
+            partitioning.policy(&TableName::new("shop", "orders")),
+            &PartitionPolicy::Columns(vec!["customer_id".into(), "region".into()])
+        );
+        assert_eq!(
+            partitioning.policy(&TableName::new("shop", "audit")),
+            &PartitionPolicy::Single
+        );
+        assert_eq!(
+            partitioning.policy(&TableName::new("shop", "items")),
+            &PartitionPolicy::Table
+        );
+
+        for (lines, expected) in [
+            ("partitioning = \"tables\"", "a partitioning policy"),
+            ("partitioning = { columns = [] }", "kafka.partitioning"),
+            ("partitioning = { column = [\"id\"] }", "a partitioning policy"),
+            (
+                "partitioning_by_table = { \"orders\" = \"single\" }",
+                "`orders` is not a `database.table` name",
+            ),
+        ] {
+            let error = Config::from_toml_str(&with(lines), Path::new("."))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{lines}: {error}");
+        }
     }
 
     #[test]

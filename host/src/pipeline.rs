@@ -33,7 +33,7 @@ use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
 use crate::config::{Config, Delivery, OnRename, SnapshotMode};
 use crate::encode::dts_avro::DtsAvroEncoder;
 use crate::encode::heartbeat::HeartbeatSchedule;
-use crate::encode::{EncodeError, FailureHeaders, OutMessage, key};
+use crate::encode::{EncodeError, FailureHeaders, OutMessage, key, key_change};
 use crate::metrics::Metrics;
 use crate::metrics::endpoint::{Endpoint, EndpointError};
 use crate::plugin::PluginError;
@@ -43,13 +43,14 @@ use crate::plugin::recorded::Recorder;
 use crate::shutdown::{self, Shutdown};
 use crate::sink::SinkError;
 use crate::sink::kafka::KafkaSink;
+use crate::sink::partitioner::RowHasher;
 use crate::sink::transactional;
 use crate::source::SourceError;
 use crate::source::binlog::BinlogReader;
 use crate::source::binlog::SnapshotHandoff;
 use crate::source::connect::{connect_with_retry, metadata_pool};
 use crate::source::gtid::GtidSet;
-use crate::source::position::{BinlogPosition, StreamPoint};
+use crate::source::position::{BinlogPosition, KeyChangeHalf, StreamPoint};
 use crate::source::preconditions::ServerSettings;
 use crate::source::schema::SchemaCatalog;
 use crate::source::schema_baseline::record_baseline;
@@ -287,7 +288,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         .heartbeat_interval
         .map(|interval| HeartbeatSchedule::new(interval, checkpoint.position.clone()));
     tasks.spawn(run_encoder(
-        encoder,
+        (encoder, RowHasher::new(config.kafka.partitioning.clone())),
         Arc::from(config.kafka.topic.as_str()),
         checkpoint.next_record_id,
         heartbeats,
@@ -374,8 +375,9 @@ async fn run_chain(
     Ok(())
 }
 
+/// `encoder` writes the records; `hasher` computes each row's partition hash beside it.
 async fn run_encoder(
-    mut encoder: DtsAvroEncoder,
+    (mut encoder, mut hasher): (DtsAvroEncoder, RowHasher),
     default_topic: Arc<str>,
     mut next_record_id: i64,
     mut heartbeats: Option<HeartbeatSchedule>,
@@ -410,14 +412,19 @@ async fn run_encoder(
         for routed in batch {
             match routed {
                 Routed::Row(mut row) => {
-                    let payload = encoder.encode(next_record_id, &row)?;
+                    // An UPDATE that changed the key: a DELETE under the old key, then an INSERT under the new.
+                    let insert = key_change::split(&mut row);
+                    let half = insert.as_ref().map(|_| KeyChangeHalf::Delete);
+                    let message = row_message(&mut encoder, &mut hasher, &default_topic, next_record_id, row, half)?;
                     next_record_id += 1;
-                    let key = row.routing.key.take().or_else(|| key::primary_key(&row.change));
-                    let topic = row.routing.topic.unwrap_or_else(|| default_topic.clone());
-                    let position = OutMessage::stream_point(&mut row.change);
-                    let mut message = OutMessage::new(topic, key, payload, position);
-                    message.partition = row.routing.partition;
                     outgoing.push(Outgoing::Message(message));
+                    if let Some(insert) = insert {
+                        let half = Some(KeyChangeHalf::Insert);
+                        let message =
+                            row_message(&mut encoder, &mut hasher, &default_topic, next_record_id, insert, half)?;
+                        next_record_id += 1;
+                        outgoing.push(Outgoing::Message(message));
+                    }
                     heartbeats.as_mut().map(HeartbeatSchedule::row);
                 }
                 Routed::DeadLetter(dead) => {
@@ -488,6 +495,29 @@ async fn run_encoder(
         }
     }
     Ok(())
+}
+
+/// The message of a kept row, or of one half of an UPDATE that changed the row's key.
+fn row_message(
+    encoder: &mut DtsAvroEncoder,
+    hasher: &mut RowHasher,
+    default_topic: &Arc<str>,
+    record_id: i64,
+    mut row: RoutedChange,
+    half: Option<KeyChangeHalf>,
+) -> Result<OutMessage, RunError> {
+    let payload = encoder.encode_half(record_id, &row, half)?;
+    let key = row.routing.key.take().or_else(|| key::primary_key(&row.change));
+    let partition_hash = hasher.hash(&row.change, key.as_deref())?;
+    let topic = row.routing.topic.unwrap_or_else(|| default_topic.clone());
+    let position = match (OutMessage::stream_point(&mut row.change), half) {
+        (StreamPoint::Row(position), Some(half)) => StreamPoint::RowHalf(position, half),
+        (point, _) => point,
+    };
+    let mut message = OutMessage::new(topic, key, payload, position);
+    message.partition = row.routing.partition;
+    message.partition_hash = partition_hash;
+    Ok(message)
 }
 
 /// The next tick of the heartbeat timer; never, without heartbeats.

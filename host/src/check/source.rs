@@ -139,7 +139,7 @@ pub async fn check_server(
         Ok(tables) => {
             results.push(privileges(conn, settings, config, &tables).await);
             results.push(captured(config, &tables, purpose));
-            results.extend(row_keys(conn, &tables).await);
+            results.extend(row_keys(conn, &tables, config).await);
         }
         Err(error) => {
             results.push(privileges(conn, settings, config, &[]).await);
@@ -538,14 +538,36 @@ fn captured(config: &Config, tables: &[TableName], purpose: Purpose) -> CheckRes
     )
 }
 
-/// A WARN per captured table without a row key; one PASS when every table has one.
-async fn row_keys(conn: &mut Conn, tables: &[TableName]) -> Vec<CheckResult> {
+/// A WARN per captured table without a row key; one PASS when every table has one. And a FAIL per
+/// table lacking a column its `kafka.partitioning` policy hashes (a WARN when plugins run, which may
+/// rename a column to it).
+async fn row_keys(conn: &mut Conn, tables: &[TableName], config: &Config) -> Vec<CheckResult> {
     if tables.is_empty() {
         return vec![CheckResult::skip(AREA, "row keys", "no table matches source.tables")];
     }
     let mut results = Vec::new();
+    let mut partitioning = Vec::new();
     for table in tables {
-        match load_catalog_table(conn, table).await {
+        let catalog = load_catalog_table(conn, table).await;
+        if let Ok(Some(catalog)) = &catalog {
+            let columns: Vec<&str> = catalog.columns.iter().map(|column| column.name.as_str()).collect();
+            if let Some((setting, column)) = config.kafka.partitioning.missing_column(table, &columns) {
+                let problem = if config.plugins.is_empty() {
+                    CheckResult::fail
+                } else {
+                    CheckResult::warn
+                };
+                partitioning.push(problem(
+                    AREA,
+                    format!("partitioning of {table}"),
+                    format!("{setting} hashes column `{column}`, which {table} does not have"),
+                    format!(
+                        "name columns of {table} in {setting}, or give it its own kafka.partitioning_by_table entry"
+                    ),
+                ));
+            }
+        }
+        match catalog {
             Ok(Some(catalog)) if catalog.primary_key.is_empty() => results.push(CheckResult::warn(
                 AREA,
                 format!("row key of {table}"),
@@ -571,6 +593,7 @@ async fn row_keys(conn: &mut Conn, tables: &[TableName]) -> Vec<CheckResult> {
             "every captured table has a primary key or a unique key over NOT NULL columns",
         ));
     }
+    results.extend(partitioning);
     results
 }
 

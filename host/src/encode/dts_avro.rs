@@ -13,7 +13,8 @@
 //! - `version` is [`RECORD_VERSION`];
 //! - `id` increases by one per published record and is kept in the checkpoint, so a record re-sent
 //!   after a restart carries the same id;
-//! - `sourcePosition` is `file:offset#row` (see [`crate::source::position`]), `safeSourcePosition` the
+//! - `sourcePosition` is `file:offset#row` (`#row.0` and `#row.1` for the DELETE and INSERT an UPDATE
+//!   that changed the key becomes; see [`crate::source::position`]), `safeSourcePosition` the
 //!   start of the enclosing transaction as `file:offset`, `sourceTxid` the GTID (empty without one);
 //! - `tags` holds `pk_uk_info`, a JSON object `{"PRIMARY":["col",...]}` (empty object without a key),
 //!   `snapshot` = `true` on snapshot (full-data) rows, which are `INSERT`s, and `plugins` =
@@ -35,7 +36,7 @@ use apache_avro::types::Value;
 use crate::change::{ColumnSchema, ColumnValue, Operation, Origin, TableSchema, TimeValue, type_code};
 use crate::encode::EncodeError;
 use crate::plugin::chain::{RoutedChange, RoutedDdl};
-use crate::source::position::BinlogPosition;
+use crate::source::position::{BinlogPosition, KeyChangeHalf};
 
 /// The DTS schema, verbatim.
 pub const RECORD_AVSC: &str = include_str!("Record.avsc");
@@ -125,6 +126,17 @@ impl DtsAvroEncoder {
     }
 
     pub fn encode(&mut self, id: i64, routed: &RoutedChange) -> Result<Vec<u8>, EncodeError> {
+        self.encode_half(id, routed, None)
+    }
+
+    /// A record of `routed`; for one of the two records of an UPDATE that changed the key, `half` says
+    /// which, and follows the row's position in `sourcePosition` (see [`crate::encode::key_change`]).
+    pub fn encode_half(
+        &mut self,
+        id: i64,
+        routed: &RoutedChange,
+        half: Option<KeyChangeHalf>,
+    ) -> Result<Vec<u8>, EncodeError> {
         let change = &routed.change;
         if change
             .before
@@ -155,7 +167,14 @@ impl DtsAvroEncoder {
         avro::int(&mut out, RECORD_VERSION);
         avro::long(&mut out, id);
         avro::long(&mut out, change.timestamp as i64);
-        avro::display(&mut out, text, &change.position);
+        match half {
+            None => avro::display(&mut out, text, &change.position),
+            Some(half) => avro::display(
+                &mut out,
+                text,
+                &format_args!("{}.{}", change.position, half.sub_index()),
+            ),
+        }
         avro::display(&mut out, text, &change.transaction.start);
         avro::string(&mut out, &change.transaction.id);
         // source: {sourceType: MySQL (symbol 0), version}

@@ -1,9 +1,11 @@
-//! Encoding kept changes into Kafka messages: DTS Avro values and primary-key message keys; heartbeat
-//! records on a schedule; records stripped of their values for a dead-letter topic.
+//! Encoding kept changes into Kafka messages: DTS Avro values and primary-key message keys; an UPDATE
+//! that changed the key as a DELETE and an INSERT; heartbeat records on a schedule; records stripped of
+//! their values for a dead-letter topic.
 
 pub mod dts_avro;
 pub mod heartbeat;
 pub mod key;
+pub mod key_change;
 pub mod stripped;
 
 use crate::change::{Origin, RowChange};
@@ -18,6 +20,9 @@ pub struct OutMessage {
     pub payload: Vec<u8>,
     /// The partition a plugin chose; `None` leaves it to the partitioner.
     pub partition: Option<i32>,
+    /// What the partitioning policy hashed the message to (`None`: partition 0), when no plugin chose a
+    /// partition. By default Kafka's murmur2 of the key (see [`crate::sink::partitioner`]).
+    pub partition_hash: Option<u32>,
     /// Why a dead-lettered change failed; `None` for every other message.
     pub failure: Option<Box<FailureHeaders>>,
     /// Where the change sits in the source stream (also in the record's `sourcePosition`): what
@@ -36,6 +41,7 @@ impl OutMessage {
     pub fn new(topic: std::sync::Arc<str>, key: Option<Vec<u8>>, payload: Vec<u8>, position: StreamPoint) -> Self {
         Self {
             topic,
+            partition_hash: key.as_deref().map(crate::sink::partitioner::hash),
             key,
             payload,
             partition: None,

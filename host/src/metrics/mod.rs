@@ -11,14 +11,17 @@ pub mod endpoint;
 pub mod stream;
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
 
 use crate::change::TableName;
+use crate::plugin::PluginError;
 
 /// How far behind the source `/ready` still reports ready, unless `metrics.ready_max_lag_seconds` says.
 pub const DEFAULT_READY_MAX_LAG_SECONDS: f64 = 300.0;
@@ -61,12 +64,48 @@ pub struct PluginPolicyLabel {
     pub policy: String,
 }
 
-/// Plugin versions and failures.
-#[derive(Default)]
+/// The `plugin` and `call` labels: which plugin, and which of its functions (`filter`, `map_rows`,
+/// `map_table`, ...).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginCallLabel {
+    pub plugin: String,
+    pub call: &'static str,
+}
+
+/// The `plugin` and `kind` labels of a failed call: `trap` (including a spent CPU budget), `error`
+/// (the plugin returned one) or `bad_answer` (it broke the contract).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginErrorLabel {
+    pub plugin: String,
+    pub kind: &'static str,
+}
+
+/// The buckets of `sluice_plugin_call_seconds`: 10 µs to about 2.6 s, each 4 times the last.
+fn call_seconds_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_01, 4.0, 10))
+}
+
+/// Plugin versions, calls and failures.
 pub struct PluginMetrics {
     swaps: Family<PluginLabel, Counter>,
     refusals: Family<PluginLabel, Counter>,
     failures: Family<PluginPolicyLabel, Counter>,
+    call_seconds: Family<PluginCallLabel, Histogram, fn() -> Histogram>,
+    call_changes: Family<PluginCallLabel, Counter>,
+    call_errors: Family<PluginErrorLabel, Counter>,
+}
+
+impl Default for PluginMetrics {
+    fn default() -> Self {
+        Self {
+            swaps: Family::default(),
+            refusals: Family::default(),
+            failures: Family::default(),
+            call_seconds: Family::new_with_constructor(call_seconds_histogram),
+            call_changes: Family::default(),
+            call_errors: Family::default(),
+        }
+    }
 }
 
 impl PluginMetrics {
@@ -86,6 +125,23 @@ impl PluginMetrics {
             "Changes a plugin trapped or failed on, by the policy applied (skip, dead_letter)",
             self.failures.clone(),
         );
+        registry.register_with_unit(
+            "call",
+            "Time of one call into a plugin (a whole batch of changes for filter and map_rows), by function",
+            Unit::Seconds,
+            self.call_seconds.clone(),
+        );
+        registry.register(
+            "call_changes",
+            "Changes handed to plugin calls, by function: with sluice_plugin_call_seconds, the time per change",
+            self.call_changes.clone(),
+        );
+        registry.register(
+            "call_errors",
+            "Plugin calls that failed, by kind: trap (a trap or a spent CPU budget), error (the plugin returned one), \
+             bad_answer (it broke the contract)",
+            self.call_errors.clone(),
+        );
     }
 
     fn label(plugin: &str) -> PluginLabel {
@@ -100,6 +156,38 @@ impl PluginMetrics {
 
     pub fn refused(&self, plugin: &str) {
         self.refusals.get_or_create(&Self::label(plugin)).inc();
+    }
+
+    /// One call of `plugin`'s function `call` over `changes` changes took `elapsed`; `error` if it failed.
+    /// Once per call, never per change.
+    pub fn called(
+        &self,
+        plugin: &str,
+        call: &'static str,
+        changes: usize,
+        elapsed: Duration,
+        error: Option<&PluginError>,
+    ) {
+        let label = PluginCallLabel {
+            plugin: plugin.to_owned(),
+            call,
+        };
+        self.call_seconds.get_or_create(&label).observe(elapsed.as_secs_f64());
+        if changes > 0 {
+            self.call_changes.get_or_create(&label).inc_by(changes as u64);
+        }
+        let kind = match error {
+            None => return,
+            Some(PluginError::Trapped { .. }) => "trap",
+            Some(PluginError::Failed { .. }) => "error",
+            Some(PluginError::WrongDecisionCount { .. } | PluginError::BadAnswer { .. }) => "bad_answer",
+            Some(_) => "other",
+        };
+        let label = PluginErrorLabel {
+            plugin: label.plugin,
+            kind,
+        };
+        self.call_errors.get_or_create(&label).inc();
     }
 
     pub fn failed(&self, plugin: &str, policy: &str) {
@@ -323,6 +411,31 @@ mod tests {
         );
     }
 
+    #[test]
+    fn plugin_calls_are_timed_per_call_and_failures_counted_by_kind() {
+        let metrics = Metrics::new();
+        let plugins = &metrics.plugins;
+        plugins.called("router", "filter", 500, Duration::from_micros(300), None);
+        plugins.called("router", "filter", 200, Duration::from_millis(30), None);
+        let trap = PluginError::Trapped {
+            name: "router".into(),
+            detail: "unreachable".into(),
+        };
+        plugins.called("router", "map_rows", 1, Duration::from_micros(5), Some(&trap));
+        let text = metrics.render();
+        for expected in [
+            r#"sluice_plugin_call_seconds_count{plugin="router",call="filter"} 2"#,
+            r#"sluice_plugin_call_seconds_bucket{le="0.00064",plugin="router",call="filter"} 1"#,
+            r#"sluice_plugin_call_seconds_bucket{le="0.04096",plugin="router",call="filter"} 2"#,
+            r#"sluice_plugin_call_changes_total{plugin="router",call="filter"} 700"#,
+            r#"sluice_plugin_call_seconds_count{plugin="router",call="map_rows"} 1"#,
+            r#"sluice_plugin_call_errors_total{plugin="router",kind="trap"} 1"#,
+        ] {
+            assert!(text.contains(expected), "{expected} missing from:\n{text}");
+        }
+        assert!(!text.contains(r#"kind="error""#), "{text}");
+    }
+
     /// Every series the example Grafana dashboard charts is one the daemon serves (a family shows in
     /// the text only once it has a sample, so each gets one here).
     #[test]
@@ -332,6 +445,13 @@ mod tests {
         metrics.plugins.swapped("router");
         metrics.plugins.refused("router");
         metrics.plugins.failed("router", "skip");
+        let trap = PluginError::Trapped {
+            name: "router".into(),
+            detail: "unreachable".into(),
+        };
+        metrics
+            .plugins
+            .called("router", "filter", 10, Duration::from_millis(1), Some(&trap));
         metrics
             .stream
             .count_changes("shop.orders".into(), crate::change::Operation::Insert, 1);
@@ -346,7 +466,10 @@ mod tests {
         charted.dedup();
         assert!(charted.len() >= 10, "{charted:?}");
         for series in charted {
-            let family = series.strip_suffix("_total").unwrap_or(series);
+            let family = ["_total", "_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| series.strip_suffix(suffix))
+                .unwrap_or(series);
             assert!(
                 text.contains(&format!("# TYPE {family} ")),
                 "the dashboard charts {series}, which /metrics does not serve:\n{text}"

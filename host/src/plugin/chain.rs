@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 
@@ -745,10 +746,17 @@ async fn call_batch<T>(
     link: &mut Link,
     slots: &Slots,
     shown: &[usize],
+    (function, metrics): (&'static str, &Metrics),
     call: BatchCall<T>,
 ) -> Result<Vec<Result<T, String>>, PluginError> {
     build_batch(link, slots, shown);
-    let error = match call(&mut link.version.instance, &link.batch).await {
+    let started = Instant::now();
+    let answer = call(&mut link.version.instance, &link.batch).await;
+    let error = answer.as_ref().err();
+    metrics
+        .plugins
+        .called(link.name(), function, shown.len(), started.elapsed(), error);
+    let error = match answer {
         Ok(answers) => return Ok(answers.into_iter().map(Ok).collect()),
         Err(error) => error,
     };
@@ -767,7 +775,12 @@ async fn call_batch<T>(
     let mut answers = Vec::with_capacity(shown.len());
     for &index in shown {
         build_batch(link, slots, &[index]);
-        match call(&mut link.version.instance, &link.batch).await {
+        let started = Instant::now();
+        let answer = call(&mut link.version.instance, &link.batch).await;
+        metrics
+            .plugins
+            .called(link.name(), function, 1, started.elapsed(), answer.as_ref().err());
+        match answer {
             Ok(mut one) => answers.push(Ok(one.pop().expect("one answer for one change"))),
             Err(error) if error.is_call_failure() => {
                 link.resend_tables();
@@ -827,7 +840,10 @@ async fn run_filter(
     if shown.is_empty() {
         return Ok(());
     }
-    let verdicts = call_batch(link, slots, &shown, |instance, batch| Box::pin(instance.filter(batch))).await?;
+    let verdicts = call_batch(link, slots, &shown, ("filter", metrics), |instance, batch| {
+        Box::pin(instance.filter(batch))
+    })
+    .await?;
     let mut lifted = LiftedEdits::default();
     for (index, verdict) in shown.into_iter().zip(verdicts) {
         let working = working_mut(slots, index);
@@ -969,7 +985,12 @@ async fn run_mapping(
             .rev()
             .find_map(|before| before.mapping(shape).cloned())
             .unwrap_or_else(no_mapping);
-        match Box::pin(link.version.instance.map_table(&lowered, &previous)).await {
+        let started = Instant::now();
+        let answer = Box::pin(link.version.instance.map_table(&lowered, &previous)).await;
+        metrics
+            .plugins
+            .called(link.name(), "map_table", 0, started.elapsed(), answer.as_ref().err());
+        match answer {
             Ok(mapping) => link.table(shape, &working.change.table).mapping = Some(compose(previous, mapping)),
             Err(error) if error.is_call_failure() && *link.policy() != FailurePolicy::Halt => {
                 if matches!(error, PluginError::Trapped { .. }) {
@@ -999,7 +1020,7 @@ async fn run_mapping(
     if shown.is_empty() {
         return Ok(());
     }
-    let answers = call_batch(link, slots, &shown, |instance, batch| {
+    let answers = call_batch(link, slots, &shown, ("map_rows", metrics), |instance, batch| {
         Box::pin(instance.map_rows(batch))
     })
     .await?;

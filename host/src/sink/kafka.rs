@@ -29,7 +29,6 @@ use crate::sink::context::{STATISTICS_INTERVAL_MS, SharedOutage, SinkContext};
 use crate::sink::exactly_once::{self, WrittenTails};
 use crate::sink::oversized::{self, Oversized};
 use crate::sink::{SinkError, partitioner};
-use crate::source::position::StreamPoint;
 
 /// sluice's producer settings; `kafka.options` in the config overrides any of them.
 const DEFAULT_PRODUCER_SETTINGS: &[(&str, &str)] = &[
@@ -256,9 +255,7 @@ impl KafkaSink {
     /// refuses as too large follows `kafka.oversized_message`.
     pub async fn send(&mut self, message: &OutMessage) -> Result<Option<DeliveryFuture>, SinkError> {
         let partition = self.partition_of(message).await?;
-        if let StreamPoint::Row(row) = &message.position
-            && self.tails.already_written(&message.topic, partition, row)
-        {
+        if self.tails.already_written(&message.topic, partition, &message.position) {
             self.skipped += 1;
             return Ok(None);
         }
@@ -299,9 +296,7 @@ impl KafkaSink {
     /// exists first.
     async fn partition_of(&mut self, message: &OutMessage) -> Result<i32, SinkError> {
         let partitions = self.ensure_topic(&message.topic).await?;
-        Ok(message
-            .partition
-            .unwrap_or_else(|| partitioner::partition_for(message.key.as_deref(), partitions)))
+        Ok(partitioner::partition_of(message, partitions))
     }
 
     async fn send_with(

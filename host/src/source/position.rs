@@ -11,10 +11,16 @@
 //! `sourcePosition` and `snapshot` tag: the record's own position for a binlog row, or, for a
 //! snapshot row, the binlog point its chunk was read at. Exactly-once delivery compares it with the tail of a partition.
 //!
+//! An UPDATE that changes the row's key is published as two records, a DELETE under the old key and
+//! an INSERT under the new one (see `encode::key_change`). Each needs its own point, ordered within the
+//! row, so that exactly-once delivery can tell which of the two a partition already holds: a
+//! [`KeyChangeHalf`] after the row index.
+//!
 //! Text forms (stable; documented in the README):
 //! - `BinlogPosition`: `mysql-bin.000003:1234`
 //! - `RecordPosition`: `mysql-bin.000003:1234#2`
-//! - `StreamPoint`: either of the two
+//! - `StreamPoint`: either of the two, or a record position with the half of a key change:
+//!   `mysql-bin.000003:1234#2.0` (the DELETE), `mysql-bin.000003:1234#2.1` (the INSERT)
 
 use std::fmt;
 use std::str::FromStr;
@@ -68,6 +74,8 @@ pub enum ParsePositionError {
     EmptyFile(String),
     #[error("record position `{0}` is not of the form `<binlog file>:<offset>#<row>`")]
     MissingRowIndex(String),
+    #[error("record position `{0}` ends in a key-change half other than `.0` (delete) or `.1` (insert)")]
+    BadHalf(String),
 }
 
 impl FromStr for BinlogPosition {
@@ -119,26 +127,60 @@ impl FromStr for RecordPosition {
     }
 }
 
+/// Which of the two records an UPDATE that changed the row's key was published as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyChangeHalf {
+    /// The DELETE under the old key, published first.
+    Delete,
+    /// The INSERT under the new key, published second.
+    Insert,
+}
+
+impl KeyChangeHalf {
+    /// The sub-index after the row index in the text form, which also orders the halves.
+    pub fn sub_index(self) -> u8 {
+        match self {
+            KeyChangeHalf::Delete => 0,
+            KeyChangeHalf::Insert => 1,
+        }
+    }
+}
+
 /// Where a published message sits in the change stream.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StreamPoint {
     /// A binlog row: the row itself.
     Row(RecordPosition),
+    /// One of the two records of a binlog UPDATE that changed the row's key.
+    RowHalf(RecordPosition, KeyChangeHalf),
     /// A snapshot row: every binlog event before this point was published before it.
     Before(BinlogPosition),
 }
 
 impl StreamPoint {
-    /// Whether a binlog `row` comes no later than this point in the stream, so a partition whose
-    /// last message carries this point already holds `row` if `row` went to that partition.
-    pub fn covers(&self, row: &RecordPosition) -> bool {
-        let (file, offset) = (file_number(&row.event.file), row.event.offset);
+    /// Whether the binlog record at `record` comes no later than this point in the stream, so a
+    /// partition whose last message carries this point already holds `record` if `record` went to
+    /// that partition. A snapshot row (`record` a [`StreamPoint::Before`]) is never covered: it is
+    /// always sent again.
+    pub fn covers(&self, record: &StreamPoint) -> bool {
+        let Some(record) = record.row_order() else {
+            return false;
+        };
         match self {
-            StreamPoint::Row(last) => {
-                (file, offset, row.row_index) <= (file_number(&last.event.file), last.event.offset, last.row_index)
-            }
-            StreamPoint::Before(point) => (file, offset) < (file_number(&point.file), point.offset),
+            StreamPoint::Row(_) | StreamPoint::RowHalf(..) => Some(record) <= self.row_order(),
+            StreamPoint::Before(point) => (record.0, record.1) < (file_number(&point.file), point.offset),
         }
+    }
+
+    /// A binlog record's place in the stream: file number, event offset, row, half (a whole row
+    /// orders with its DELETE half, so a tail written before a split covers only that half).
+    fn row_order(&self) -> Option<(u64, u64, u64, u8)> {
+        let (row, sub_index) = match self {
+            StreamPoint::Row(row) => (row, 0),
+            StreamPoint::RowHalf(row, half) => (row, half.sub_index()),
+            StreamPoint::Before(_) => return None,
+        };
+        Some((file_number(&row.event.file), row.event.offset, row.row_index, sub_index))
     }
 }
 
@@ -146,6 +188,7 @@ impl fmt::Display for StreamPoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StreamPoint::Row(row) => row.fmt(f),
+            StreamPoint::RowHalf(row, half) => write!(f, "{row}.{}", half.sub_index()),
             StreamPoint::Before(point) => point.fmt(f),
         }
     }
@@ -155,11 +198,19 @@ impl FromStr for StreamPoint {
     type Err = ParsePositionError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if text.contains('#') {
-            text.parse().map(StreamPoint::Row)
-        } else {
-            text.parse().map(StreamPoint::Before)
-        }
+        let Some((_, row)) = text.rsplit_once('#') else {
+            return text.parse().map(StreamPoint::Before);
+        };
+        let Some((_, half)) = row.split_once('.') else {
+            return text.parse().map(StreamPoint::Row);
+        };
+        let half = match half {
+            "0" => KeyChangeHalf::Delete,
+            "1" => KeyChangeHalf::Insert,
+            _ => return Err(ParsePositionError::BadHalf(text.to_owned())),
+        };
+        let record = &text[..text.len() - 2];
+        Ok(StreamPoint::RowHalf(record.parse()?, half))
     }
 }
 
@@ -199,8 +250,8 @@ mod tests {
 
     #[test]
     fn stream_points_round_trip_and_cover_what_came_before_them() {
-        let row = |text: &str| text.parse::<RecordPosition>().unwrap();
-        for text in ["b.000002:880#3", "b.000002:880"] {
+        let row = |text: &str| text.parse::<StreamPoint>().unwrap();
+        for text in ["b.000002:880#3", "b.000002:880", "b.000002:880#3.0", "b.000002:880#3.1"] {
             assert_eq!(text.parse::<StreamPoint>().unwrap().to_string(), text);
         }
         let last_row: StreamPoint = "b.000002:880#3".parse().unwrap();
@@ -214,6 +265,40 @@ mod tests {
         assert!(snapshot_point.covers(&row("b.000002:700#5")));
         assert!(!snapshot_point.covers(&row("b.000002:880#0")));
         assert!(!snapshot_point.covers(&row("b.000003:100#0")));
+        assert!(!last_row.covers(&snapshot_point), "snapshot rows are never skipped");
+    }
+
+    #[test]
+    fn the_halves_of_a_key_change_order_within_their_row() {
+        let point = |text: &str| text.parse::<StreamPoint>().unwrap();
+        assert_eq!(
+            point("b.000002:880#3.1"),
+            StreamPoint::RowHalf(
+                RecordPosition {
+                    event: BinlogPosition::new("b.000002", 880),
+                    row_index: 3,
+                },
+                KeyChangeHalf::Insert
+            )
+        );
+        let delete_written = point("b.000002:880#3.0");
+        assert!(delete_written.covers(&point("b.000002:880#3.0")));
+        assert!(
+            !delete_written.covers(&point("b.000002:880#3.1")),
+            "the insert half is still owed"
+        );
+        assert!(delete_written.covers(&point("b.000002:880#2.1")));
+        assert!(!delete_written.covers(&point("b.000002:880#4")));
+        let insert_written = point("b.000002:880#3.1");
+        assert!(insert_written.covers(&point("b.000002:880#3.0")));
+        assert!(insert_written.covers(&point("b.000002:880#3.1")));
+        assert!(!insert_written.covers(&point("b.000002:880#4.0")));
+        // A tail written as one record (before splitting existed) covers the row's first half only.
+        let whole = point("b.000002:880#3");
+        assert!(whole.covers(&point("b.000002:880#3.0")));
+        assert!(!whole.covers(&point("b.000002:880#3.1")));
+        // Hosts with colons and dots in the file name still parse.
+        assert_eq!(point("host:a.b.000001:4#0.1").to_string(), "host:a.b.000001:4#0.1");
     }
 
     #[test]
@@ -231,5 +316,14 @@ mod tests {
             Err(ParsePositionError::EmptyFile(":4".into()))
         );
         assert!("mysql-bin.000001:4".parse::<RecordPosition>().is_err());
+        assert_eq!(
+            "b.000001:4#2.7".parse::<StreamPoint>(),
+            Err(ParsePositionError::BadHalf("b.000001:4#2.7".into()))
+        );
+        assert!("b.000001:4#x.1".parse::<StreamPoint>().is_err());
+        assert!(
+            "b.000001:4#2.1".parse::<RecordPosition>().is_err(),
+            "a record position has no half"
+        );
     }
 }
