@@ -766,33 +766,65 @@ impl TableMapCache {
     }
 }
 
-/// Everything in a TABLE_MAP event that determines the schema built from it.
+/// Everything in a TABLE_MAP event that determines the schema built from it: the event's own bytes
+/// (names, column types and metadata, null bitmap, optional metadata). Taken as bytes, not through
+/// the parsed fields, whose `Debug` form may hold buffer addresses (the signedness bit slice does),
+/// which would make every event of a table look new.
 fn table_map_fingerprint(event: &TableMapEvent<'_>) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(64);
-    bytes.extend_from_slice(event.database_name_raw());
-    bytes.push(0);
-    bytes.extend_from_slice(event.table_name_raw());
-    bytes.push(0);
-    for index in 0..event.columns_count() as usize {
-        bytes.push(
-            event
-                .get_raw_column_type(index)
-                .ok()
-                .flatten()
-                .map(|t| t as u8)
-                .unwrap_or(0),
-        );
-        bytes.extend_from_slice(event.get_column_metadata(index).unwrap_or(&[]));
-    }
-    for field in event.iter_optional_meta().flatten() {
-        bytes.extend_from_slice(format!("{field:?}").as_bytes());
-    }
+    use mysql_common::proto::MySerialize;
+    let mut bytes = Vec::with_capacity(64 + 2 * event.columns_count() as usize);
+    event.serialize(&mut bytes);
     bytes
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The TABLE_MAP events of a recorded file, each read into a buffer of its own.
+    fn recorded_table_maps(file: &str) -> Vec<mysql_common::binlog::events::Event> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/mysql-binlogs")
+            .join(file);
+        let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+        let mut binlog =
+            mysql_common::binlog::BinlogFile::new(mysql_common::binlog::consts::BinlogVersion::Version4, file).unwrap();
+        let mut events = Vec::new();
+        while let Some(Ok(event)) = binlog.next() {
+            if event.header().event_type_raw() == mysql_common::binlog::consts::EventType::TABLE_MAP_EVENT as u8 {
+                events.push(event);
+            }
+        }
+        events
+    }
+
+    #[test]
+    fn the_same_table_map_read_twice_has_the_same_fingerprint() {
+        let file = "mariadb-bin.000001";
+        let (first, second) = (recorded_table_maps(file), recorded_table_maps(file));
+        assert!(!first.is_empty());
+        for (a, b) in first.iter().zip(&second) {
+            let (a, b): (TableMapEvent<'_>, TableMapEvent<'_>) = (a.read_event().unwrap(), b.read_event().unwrap());
+            assert!(
+                a.iter_optional_meta().next().is_some(),
+                "the recording has optional metadata"
+            );
+            assert_eq!(
+                table_map_fingerprint(&a),
+                table_map_fingerprint(&b),
+                "{}",
+                a.table_name()
+            );
+        }
+        let other = recorded_table_maps("mysql-enum-string-set.000001");
+        let (a, b): (TableMapEvent<'_>, TableMapEvent<'_>) =
+            (first[0].read_event().unwrap(), other[0].read_event().unwrap());
+        assert_ne!(
+            table_map_fingerprint(&a),
+            table_map_fingerprint(&b),
+            "another table differs"
+        );
+    }
 
     #[test]
     fn enum_and_set_labels_are_read_from_column_type() {
