@@ -330,9 +330,10 @@ mod avro {
 #[derive(Debug, Clone, PartialEq)]
 enum ImageItem<'a> {
     Null,
+    /// The value is written as decimal text without an intermediate `String`.
     Integer {
         precision: i32,
-        value: String,
+        value: Integer,
     },
     Character {
         charset: &'a str,
@@ -365,6 +366,38 @@ enum ImageItem<'a> {
     },
 }
 
+/// An integer column value, carried as its decimal text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Integer {
+    Signed(i64),
+    Unsigned(u64),
+}
+
+impl Integer {
+    /// The decimal text, written into the end of `buffer` (20 bytes hold any `i64` or `u64`).
+    fn decimal(self, buffer: &mut [u8; 20]) -> &[u8] {
+        let (negative, mut magnitude) = match self {
+            Integer::Signed(value) => (value < 0, value.unsigned_abs()),
+            Integer::Unsigned(value) => (false, value),
+        };
+        let mut start = buffer.len();
+        loop {
+            start -= 1;
+            buffer[start] = b'0' + (magnitude % 10) as u8;
+            magnitude /= 10;
+            if magnitude == 0 {
+                break;
+            }
+        }
+        if negative {
+            // i64::MIN has 19 digits, so its sign still fits.
+            start -= 1;
+            buffer[start] = b'-';
+        }
+        &buffer[start..]
+    }
+}
+
 impl ImageItem<'_> {
     fn branch(&self) -> i64 {
         match self {
@@ -388,7 +421,8 @@ fn write_item(out: &mut Vec<u8>, item: &ImageItem<'_>) {
         ImageItem::Null => {}
         ImageItem::Integer { precision, value } => {
             avro::int(out, *precision);
-            avro::string(out, value);
+            let mut digits = [0u8; 20];
+            avro::bytes(out, value.decimal(&mut digits));
         }
         ImageItem::Character { charset, value } => {
             avro::string(out, charset);
@@ -444,11 +478,11 @@ fn image_item<'a>(value: &'a ColumnValue, column: &'a ColumnSchema) -> ImageItem
         ColumnValue::Null => ImageItem::Null,
         ColumnValue::Int(v) => ImageItem::Integer {
             precision: integer_size(column.type_code),
-            value: v.to_string(),
+            value: Integer::Signed(*v),
         },
         ColumnValue::UInt(v) => ImageItem::Integer {
             precision: integer_size(column.type_code),
-            value: v.to_string(),
+            value: Integer::Unsigned(*v),
         },
         ColumnValue::Float(v) => ImageItem::Float { value: *v },
         ColumnValue::Decimal(text) => ImageItem::Decimal {
@@ -749,6 +783,17 @@ pub(crate) mod tests {
         );
     }
 
+    #[test]
+    fn integers_are_written_as_their_decimal_text() {
+        let text = |value: Integer| String::from_utf8(value.decimal(&mut [0; 20]).to_vec()).unwrap();
+        for value in [0, 7, -7, 10, -10, 1_234_567, i64::MAX, i64::MIN] {
+            assert_eq!(text(Integer::Signed(value)), value.to_string());
+        }
+        for value in [0, 9, 10, 18_446_744_073_709_551, u64::MAX] {
+            assert_eq!(text(Integer::Unsigned(value)), value.to_string());
+        }
+    }
+
     /// The same record built as an apache-avro value tree, the oracle for the direct encoder.
     fn reference_encoding(encoder_version: &str, id: i64, routed: &RoutedChange) -> Vec<u8> {
         let change = &routed.change;
@@ -766,7 +811,13 @@ pub(crate) mod tests {
                 ImageItem::Null => Value::Null,
                 ImageItem::Integer { precision, value } => record(vec![
                     ("precision", Value::Int(precision)),
-                    ("value", Value::String(value)),
+                    (
+                        "value",
+                        Value::String(match value {
+                            Integer::Signed(value) => value.to_string(),
+                            Integer::Unsigned(value) => value.to_string(),
+                        }),
+                    ),
                 ]),
                 ImageItem::Character { charset, value } => record(vec![
                     ("charset", Value::String(charset.into())),
