@@ -45,10 +45,10 @@ use crate::outage::Outage;
 use crate::shutdown::Shutdown;
 use crate::source::SourceError;
 use crate::source::connect::{connect_through_outage, is_transient};
-use crate::source::decode::decode_row;
 use crate::source::gtid::{GtidSet, MariaDbGtid};
 use crate::source::heartbeat;
 use crate::source::position::{BinlogPosition, RecordPosition};
+use crate::source::row_images::RowImages;
 use crate::source::schema::{SchemaCatalog, TableMapCache};
 use crate::source::snapshot::chunk::SnapshotChunk;
 use crate::source::snapshot::progress::{ProgressUpdate, TableProgress};
@@ -687,7 +687,8 @@ impl BinlogReader {
             detail,
         };
         let mut row_count = 0;
-        for (index, row) in rows_event.rows(table_map).enumerate() {
+        let rows = RowImages::new(rows_event, table_map, &schema).map_err(|error| decode_error(error.to_string()))?;
+        for (index, row) in rows.enumerate() {
             row_count += 1;
             let position = RecordPosition {
                 event: event_position.clone(),
@@ -700,14 +701,6 @@ impl BinlogReader {
                 continue;
             }
             let (before, after) = row.map_err(|error| decode_error(format!("at {position}: {error}")))?;
-            let before = before
-                .map(|row| decode_row(&schema, row))
-                .transpose()
-                .map_err(|error| decode_error(format!("at {position}: {error}")))?;
-            let after = after
-                .map(|row| decode_row(&schema, row))
-                .transpose()
-                .map_err(|error| decode_error(format!("at {position}: {error}")))?;
             self.last_emitted = Some(position.clone());
             if is_signal {
                 if let (Operation::Insert, Some(after)) = (operation, &after) {

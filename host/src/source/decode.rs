@@ -51,16 +51,7 @@ pub fn type_name(type_code: u8) -> &'static str {
 /// Decodes one row image, aligned with `schema.columns`.
 pub fn decode_row(schema: &TableSchema, mut row: BinlogRow) -> Result<Vec<ColumnValue>, ValueError> {
     if row.len() != schema.columns.len() {
-        return Err(ValueError {
-            column: String::from("*"),
-            type_code: type_code::NULL,
-            detail: format!(
-                "the row image has {} of {} columns; set binlog_row_image=FULL on the server (MySQL leaves \
-                 the hidden columns of functional indexes out even then: such tables cannot be captured)",
-                row.len(),
-                schema.columns.len()
-            ),
-        });
+        return Err(image_width_error(schema, row.len()));
     }
     let mut values = Vec::with_capacity(schema.columns.len());
     for (index, column) in schema.columns.iter().enumerate() {
@@ -70,6 +61,19 @@ pub fn decode_row(schema: &TableSchema, mut row: BinlogRow) -> Result<Vec<Column
         values.push(decode_value(column, value)?);
     }
     Ok(values)
+}
+
+/// A row image with `width` columns where the schema has another number.
+pub(crate) fn image_width_error(schema: &TableSchema, width: usize) -> ValueError {
+    ValueError {
+        column: String::from("*"),
+        type_code: type_code::NULL,
+        detail: format!(
+            "the row image has {width} of {} columns; set binlog_row_image=FULL on the server (MySQL leaves \
+             the hidden columns of functional indexes out even then: such tables cannot be captured)",
+            schema.columns.len()
+        ),
+    }
 }
 
 fn error(column: &ColumnSchema, detail: impl Into<String>) -> ValueError {
