@@ -155,8 +155,8 @@ impl DtsAvroEncoder {
         avro::int(&mut out, RECORD_VERSION);
         avro::long(&mut out, id);
         avro::long(&mut out, change.timestamp as i64);
-        avro::display(&mut out, text, &change.position);
-        avro::display(&mut out, text, &change.transaction.start);
+        position_string(&mut out, &change.position.event, Some(change.position.row_index));
+        position_string(&mut out, &change.transaction.start, None);
         avro::string(&mut out, &change.transaction.id);
         // source: {sourceType: MySQL (symbol 0), version}
         avro::int(&mut out, 0);
@@ -288,8 +288,6 @@ fn operation_symbol(operation: Operation) -> i32 {
 
 /// The Avro binary primitives this schema needs.
 mod avro {
-    use std::fmt::{Display, Write as _};
-
     /// A zig-zag variable-length `long`.
     pub fn long(out: &mut Vec<u8>, value: i64) {
         let mut bits = ((value << 1) ^ (value >> 63)) as u64;
@@ -312,13 +310,6 @@ mod avro {
 
     pub fn string(out: &mut Vec<u8>, value: &str) {
         bytes(out, value.as_bytes())
-    }
-
-    /// A `string` holding the `Display` form of `value`, built in `scratch`.
-    pub fn display(out: &mut Vec<u8>, scratch: &mut String, value: &impl Display) {
-        scratch.clear();
-        let _ = write!(scratch, "{value}");
-        string(out, scratch);
     }
 
     pub fn double(out: &mut Vec<u8>, value: f64) {
@@ -364,6 +355,23 @@ enum ImageItem<'a> {
         type_name: &'static str,
         value: &'a str,
     },
+}
+
+/// An Avro `string` of `file:offset`, or `file:offset#row` with a row index: the `Display` forms of
+/// `BinlogPosition` and `RecordPosition`, written without the formatting machinery (twice per record).
+fn position_string(out: &mut Vec<u8>, position: &BinlogPosition, row_index: Option<u64>) {
+    let (mut offset_buffer, mut row_buffer) = ([0u8; 20], [0u8; 20]);
+    let offset = Integer::Unsigned(position.offset).decimal(&mut offset_buffer);
+    let row = row_index.map(|row| Integer::Unsigned(row).decimal(&mut row_buffer));
+    let length = position.file.len() + 1 + offset.len() + row.map_or(0, |row| 1 + row.len());
+    avro::long(out, length as i64);
+    out.extend_from_slice(position.file.as_bytes());
+    out.push(b':');
+    out.extend_from_slice(offset);
+    if let Some(row) = row {
+        out.push(b'#');
+        out.extend_from_slice(row);
+    }
 }
 
 /// An integer column value, carried as its decimal text.
@@ -781,6 +789,25 @@ pub(crate) mod tests {
             image_item(&time, &column),
             ImageItem::DateTime([None, None, None, Some(-838), Some(-59), Some(-59), Some(0)])
         );
+    }
+
+    #[test]
+    fn positions_are_written_as_their_display_forms() {
+        for (file, offset, row_index) in [("mysql-bin.000001", 4, 0), ("b.9", u64::MAX, 123_456), ("", 0, 7)] {
+            let event = BinlogPosition::new(file, offset);
+            let record = RecordPosition {
+                event: event.clone(),
+                row_index,
+            };
+            let (mut written, mut expected) = (Vec::new(), Vec::new());
+            position_string(&mut written, &event, None);
+            avro::string(&mut expected, &event.to_string());
+            assert_eq!(written, expected);
+            let (mut written, mut expected) = (Vec::new(), Vec::new());
+            position_string(&mut written, &event, Some(row_index));
+            avro::string(&mut expected, &record.to_string());
+            assert_eq!(written, expected);
+        }
     }
 
     #[test]
