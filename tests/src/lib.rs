@@ -3,6 +3,7 @@
 //!
 //! Used by the end-to-end tests in `tests/tests/` and by the quickstart demo.
 
+pub mod bench;
 pub mod cargo;
 pub mod daemon;
 pub mod harness;

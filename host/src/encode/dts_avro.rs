@@ -168,14 +168,15 @@ impl DtsAvroEncoder {
         avro::long(&mut out, id);
         avro::long(&mut out, change.timestamp as i64);
         match half {
-            None => avro::display(&mut out, text, &change.position),
-            Some(half) => avro::display(
-                &mut out,
-                text,
-                &format_args!("{}.{}", change.position, half.sub_index()),
-            ),
+            None => position_string(&mut out, &change.position.event, Some(change.position.row_index)),
+            // A key change's halves: `file:offset#row.0` and `#row.1`.
+            Some(half) => {
+                text.clear();
+                let _ = write!(text, "{}.{}", change.position, half.sub_index());
+                avro::string(&mut out, text);
+            }
         }
-        avro::display(&mut out, text, &change.transaction.start);
+        position_string(&mut out, &change.transaction.start, None);
         avro::string(&mut out, &change.transaction.id);
         // source: {sourceType: MySQL (symbol 0), version}
         avro::int(&mut out, 0);
@@ -351,8 +352,6 @@ fn operation_symbol(operation: Operation) -> i32 {
 
 /// The Avro binary primitives this schema needs.
 mod avro {
-    use std::fmt::{Display, Write as _};
-
     /// A zig-zag variable-length `long`.
     pub fn long(out: &mut Vec<u8>, value: i64) {
         let mut bits = ((value << 1) ^ (value >> 63)) as u64;
@@ -377,13 +376,6 @@ mod avro {
         bytes(out, value.as_bytes())
     }
 
-    /// A `string` holding the `Display` form of `value`, built in `scratch`.
-    pub fn display(out: &mut Vec<u8>, scratch: &mut String, value: &impl Display) {
-        scratch.clear();
-        let _ = write!(scratch, "{value}");
-        string(out, scratch);
-    }
-
     pub fn double(out: &mut Vec<u8>, value: f64) {
         out.extend_from_slice(&value.to_le_bytes());
     }
@@ -393,9 +385,10 @@ mod avro {
 #[derive(Debug, Clone, PartialEq)]
 enum ImageItem<'a> {
     Null,
+    /// The value is written as decimal text without an intermediate `String`.
     Integer {
         precision: i32,
-        value: String,
+        value: Integer,
     },
     Character {
         charset: &'a str,
@@ -428,6 +421,55 @@ enum ImageItem<'a> {
     },
 }
 
+/// An Avro `string` of `file:offset`, or `file:offset#row` with a row index: the `Display` forms of
+/// `BinlogPosition` and `RecordPosition`, written without the formatting machinery (twice per record).
+fn position_string(out: &mut Vec<u8>, position: &BinlogPosition, row_index: Option<u64>) {
+    let (mut offset_buffer, mut row_buffer) = ([0u8; 20], [0u8; 20]);
+    let offset = Integer::Unsigned(position.offset).decimal(&mut offset_buffer);
+    let row = row_index.map(|row| Integer::Unsigned(row).decimal(&mut row_buffer));
+    let length = position.file.len() + 1 + offset.len() + row.map_or(0, |row| 1 + row.len());
+    avro::long(out, length as i64);
+    out.extend_from_slice(position.file.as_bytes());
+    out.push(b':');
+    out.extend_from_slice(offset);
+    if let Some(row) = row {
+        out.push(b'#');
+        out.extend_from_slice(row);
+    }
+}
+
+/// An integer column value, carried as its decimal text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Integer {
+    Signed(i64),
+    Unsigned(u64),
+}
+
+impl Integer {
+    /// The decimal text, written into the end of `buffer` (20 bytes hold any `i64` or `u64`).
+    fn decimal(self, buffer: &mut [u8; 20]) -> &[u8] {
+        let (negative, mut magnitude) = match self {
+            Integer::Signed(value) => (value < 0, value.unsigned_abs()),
+            Integer::Unsigned(value) => (false, value),
+        };
+        let mut start = buffer.len();
+        loop {
+            start -= 1;
+            buffer[start] = b'0' + (magnitude % 10) as u8;
+            magnitude /= 10;
+            if magnitude == 0 {
+                break;
+            }
+        }
+        if negative {
+            // i64::MIN has 19 digits, so its sign still fits.
+            start -= 1;
+            buffer[start] = b'-';
+        }
+        &buffer[start..]
+    }
+}
+
 impl ImageItem<'_> {
     fn branch(&self) -> i64 {
         match self {
@@ -451,7 +493,8 @@ fn write_item(out: &mut Vec<u8>, item: &ImageItem<'_>) {
         ImageItem::Null => {}
         ImageItem::Integer { precision, value } => {
             avro::int(out, *precision);
-            avro::string(out, value);
+            let mut digits = [0u8; 20];
+            avro::bytes(out, value.decimal(&mut digits));
         }
         ImageItem::Character { charset, value } => {
             avro::string(out, charset);
@@ -507,11 +550,11 @@ fn image_item<'a>(value: &'a ColumnValue, column: &'a ColumnSchema) -> ImageItem
         ColumnValue::Null => ImageItem::Null,
         ColumnValue::Int(v) => ImageItem::Integer {
             precision: integer_size(column.type_code),
-            value: v.to_string(),
+            value: Integer::Signed(*v),
         },
         ColumnValue::UInt(v) => ImageItem::Integer {
             precision: integer_size(column.type_code),
-            value: v.to_string(),
+            value: Integer::Unsigned(*v),
         },
         ColumnValue::Float(v) => ImageItem::Float { value: *v },
         ColumnValue::Decimal(text) => ImageItem::Decimal {
@@ -812,6 +855,36 @@ pub(crate) mod tests {
         );
     }
 
+    #[test]
+    fn positions_are_written_as_their_display_forms() {
+        for (file, offset, row_index) in [("mysql-bin.000001", 4, 0), ("b.9", u64::MAX, 123_456), ("", 0, 7)] {
+            let event = BinlogPosition::new(file, offset);
+            let record = RecordPosition {
+                event: event.clone(),
+                row_index,
+            };
+            let (mut written, mut expected) = (Vec::new(), Vec::new());
+            position_string(&mut written, &event, None);
+            avro::string(&mut expected, &event.to_string());
+            assert_eq!(written, expected);
+            let (mut written, mut expected) = (Vec::new(), Vec::new());
+            position_string(&mut written, &event, Some(row_index));
+            avro::string(&mut expected, &record.to_string());
+            assert_eq!(written, expected);
+        }
+    }
+
+    #[test]
+    fn integers_are_written_as_their_decimal_text() {
+        let text = |value: Integer| String::from_utf8(value.decimal(&mut [0; 20]).to_vec()).unwrap();
+        for value in [0, 7, -7, 10, -10, 1_234_567, i64::MAX, i64::MIN] {
+            assert_eq!(text(Integer::Signed(value)), value.to_string());
+        }
+        for value in [0, 9, 10, 18_446_744_073_709_551, u64::MAX] {
+            assert_eq!(text(Integer::Unsigned(value)), value.to_string());
+        }
+    }
+
     /// The same record built as an apache-avro value tree, the oracle for the direct encoder.
     fn reference_encoding(encoder_version: &str, id: i64, routed: &RoutedChange) -> Vec<u8> {
         let change = &routed.change;
@@ -829,7 +902,13 @@ pub(crate) mod tests {
                 ImageItem::Null => Value::Null,
                 ImageItem::Integer { precision, value } => record(vec![
                     ("precision", Value::Int(precision)),
-                    ("value", Value::String(value)),
+                    (
+                        "value",
+                        Value::String(match value {
+                            Integer::Signed(value) => value.to_string(),
+                            Integer::Unsigned(value) => value.to_string(),
+                        }),
+                    ),
                 ]),
                 ImageItem::Character { charset, value } => record(vec![
                     ("charset", Value::String(charset.into())),

@@ -53,10 +53,10 @@ use crate::shutdown::Shutdown;
 use crate::source::SourceError;
 use crate::source::connect::{connect_through_outage, is_transient};
 use crate::source::ddl::{self, Classified, DdlKind, DdlStatement, NotDdl};
-use crate::source::decode::decode_row;
 use crate::source::gtid::{GtidSet, MariaDbGtid};
 use crate::source::heartbeat;
 use crate::source::position::{BinlogPosition, RecordPosition};
+use crate::source::row_images::RowImages;
 use crate::source::schema::{NamesFrom, SchemaCatalog, TableMapCache};
 use crate::source::schema_history::{SchemaHistory, TableShape, TableState};
 use crate::source::snapshot::chunk::SnapshotChunk;
@@ -867,7 +867,8 @@ impl BinlogReader {
             detail,
         };
         let mut row_count = 0;
-        for (index, row) in rows_event.rows(table_map).enumerate() {
+        let rows = RowImages::new(rows_event, table_map, &schema).map_err(|error| decode_error(error.to_string()))?;
+        for (index, row) in rows.enumerate() {
             row_count += 1;
             let position = RecordPosition {
                 event: event_position.clone(),
@@ -880,14 +881,6 @@ impl BinlogReader {
                 continue;
             }
             let (before, after) = row.map_err(|error| decode_error(format!("at {position}: {error}")))?;
-            let before = before
-                .map(|row| decode_row(&schema, row))
-                .transpose()
-                .map_err(|error| decode_error(format!("at {position}: {error}")))?;
-            let after = after
-                .map(|row| decode_row(&schema, row))
-                .transpose()
-                .map_err(|error| decode_error(format!("at {position}: {error}")))?;
             self.last_emitted = Some(position.clone());
             if is_signal {
                 if let (Operation::Insert, Some(after)) = (operation, &after) {

@@ -51,16 +51,7 @@ pub fn type_name(type_code: u8) -> &'static str {
 /// Decodes one row image, aligned with `schema.columns`.
 pub fn decode_row(schema: &TableSchema, mut row: BinlogRow) -> Result<Vec<ColumnValue>, ValueError> {
     if row.len() != schema.columns.len() {
-        return Err(ValueError {
-            column: String::from("*"),
-            type_code: type_code::NULL,
-            detail: format!(
-                "the row image has {} of {} columns; set binlog_row_image=FULL on the server (MySQL leaves \
-                 the hidden columns of functional indexes out even then: such tables cannot be captured)",
-                row.len(),
-                schema.columns.len()
-            ),
-        });
+        return Err(image_width_error(schema, row.len()));
     }
     let mut values = Vec::with_capacity(schema.columns.len());
     for (index, column) in schema.columns.iter().enumerate() {
@@ -70,6 +61,19 @@ pub fn decode_row(schema: &TableSchema, mut row: BinlogRow) -> Result<Vec<Column
         values.push(decode_value(column, value)?);
     }
     Ok(values)
+}
+
+/// A row image with `width` columns where the schema has another number.
+pub(crate) fn image_width_error(schema: &TableSchema, width: usize) -> ValueError {
+    ValueError {
+        column: String::from("*"),
+        type_code: type_code::NULL,
+        detail: format!(
+            "the row image has {width} of {} columns; set binlog_row_image=FULL on the server (MySQL leaves \
+             the hidden columns of functional indexes out even then: such tables cannot be captured)",
+            schema.columns.len()
+        ),
+    }
 }
 
 fn error(column: &ColumnSchema, detail: impl Into<String>) -> ValueError {
@@ -106,10 +110,32 @@ fn as_signed(value: i64, bits: u32) -> i64 {
     (value << unused) >> unused
 }
 
-fn text(column: &ColumnSchema, bytes: &[u8]) -> Result<String, ValueError> {
-    std::str::from_utf8(bytes)
-        .map(str::to_owned)
-        .map_err(|_| error(column, "value is not valid text"))
+/// The value's bytes as text, reusing their allocation.
+fn text(column: &ColumnSchema, bytes: Vec<u8>) -> Result<String, ValueError> {
+    String::from_utf8(bytes).map_err(|_| error(column, "value is not valid text"))
+}
+
+/// The value's bytes as borrowed text.
+fn text_ref<'a>(column: &ColumnSchema, bytes: &'a [u8]) -> Result<&'a str, ValueError> {
+    std::str::from_utf8(bytes).map_err(|_| error(column, "value is not valid text"))
+}
+
+/// A TIMESTAMP as the driver reads it from the binlog: `seconds[.fraction]` since the epoch.
+fn binlog_timestamp(column: &ColumnSchema, bytes: &[u8]) -> Result<ColumnValue, ValueError> {
+    let text = text_ref(column, bytes)?;
+    let bad = || error(column, format!("bad TIMESTAMP `{text}`"));
+    let (seconds, fraction) = text.split_once('.').unwrap_or((text, "0"));
+    let seconds = seconds.parse().map_err(|_| bad())?;
+    if !fraction.bytes().all(|digit| digit.is_ascii_digit()) {
+        return Err(bad());
+    }
+    // The first six digits, right-padded with zeros: microseconds.
+    let mut microseconds = 0u32;
+    for position in 0..6 {
+        let digit = fraction.as_bytes().get(position).map_or(0, |digit| digit - b'0');
+        microseconds = microseconds * 10 + digit as u32;
+    }
+    Ok(ColumnValue::Timestamp { seconds, microseconds })
 }
 
 /// Decodes one value of one column.
@@ -156,23 +182,13 @@ pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Col
         }
         (type_code::DOUBLE, Value::Double(v)) => Ok(ColumnValue::Float(v)),
         (type_code::NEWDECIMAL | type_code::DECIMAL, Value::Bytes(bytes)) => {
-            Ok(ColumnValue::Decimal(text(column, &bytes)?))
+            Ok(ColumnValue::Decimal(text(column, bytes)?))
         }
         (type_code::TIMESTAMP, Value::Int(seconds)) => Ok(ColumnValue::Timestamp {
             seconds,
             microseconds: 0,
         }),
-        (type_code::TIMESTAMP2, Value::Bytes(bytes)) => {
-            let text = text(column, &bytes)?;
-            let (seconds, fraction) = text.split_once('.').unwrap_or((&text, "0"));
-            let seconds = seconds
-                .parse()
-                .map_err(|_| error(column, format!("bad TIMESTAMP `{text}`")))?;
-            let microseconds = format!("{fraction:0<6}")[..6]
-                .parse()
-                .map_err(|_| error(column, format!("bad TIMESTAMP `{text}`")))?;
-            Ok(ColumnValue::Timestamp { seconds, microseconds })
-        }
+        (type_code::TIMESTAMP2, Value::Bytes(bytes)) => binlog_timestamp(column, &bytes),
         (
             type_code::DATE | type_code::NEWDATE | type_code::DATETIME | type_code::DATETIME2,
             Value::Date(year, month, day, hour, minute, second, microsecond),
@@ -210,7 +226,9 @@ pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Col
             Ok(ColumnValue::Time(time))
         }
         (type_code::YEAR, Value::Bytes(bytes)) => {
-            let year: u16 = text(column, &bytes)?.parse().map_err(|_| error(column, "bad YEAR"))?;
+            let year: u16 = text_ref(column, &bytes)?
+                .parse()
+                .map_err(|_| error(column, "bad YEAR"))?;
             // The binlog stores YEAR as an offset from 1900 and the zero year as 0.
             Ok(ColumnValue::Year(if year == 1900 { 0 } else { year }))
         }
@@ -227,7 +245,7 @@ pub fn decode_value(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Col
             let bits = bytes.iter().rev().fold(0u64, |acc, &b| (acc << 8) | b as u64);
             Ok(set_members(column, bits))
         }
-        (type_code::JSON, Value::Bytes(bytes)) => Ok(ColumnValue::Json(text(column, &bytes)?)),
+        (type_code::JSON, Value::Bytes(bytes)) => Ok(ColumnValue::Json(text(column, bytes)?)),
         (code, Value::Bytes(bytes)) if type_code::is_string_or_blob(code) => Ok(if column.charset.is_binary() {
             ColumnValue::Bytes(pad_binary(column, bytes))
         } else {
@@ -343,8 +361,8 @@ pub fn decode_selected(column: &ColumnSchema, value: Value) -> Result<ColumnValu
         }
         (type_code::YEAR, Value::Int(year)) => Ok(ColumnValue::Year(year as u16)),
         (type_code::YEAR, Value::UInt(year)) => Ok(ColumnValue::Year(year as u16)),
-        (type_code::ENUM | type_code::SET, Value::Bytes(bytes)) => Ok(ColumnValue::Label(text(column, &bytes)?)),
-        (type_code::JSON, Value::Bytes(bytes)) => Ok(ColumnValue::Json(text(column, &bytes)?)),
+        (type_code::ENUM | type_code::SET, Value::Bytes(bytes)) => Ok(ColumnValue::Label(text(column, bytes)?)),
+        (type_code::JSON, Value::Bytes(bytes)) => Ok(ColumnValue::Json(text(column, bytes)?)),
         (_, value) => decode_value(column, BinlogValue::Value(value)),
     }
 }
@@ -441,6 +459,19 @@ mod tests {
             decode(&column(type_code::FLOAT, false), Value::Float(1.1)),
             ColumnValue::Float(1.1)
         );
+    }
+
+    #[test]
+    fn binlog_timestamps_read_their_fraction_as_microseconds() {
+        let column = column(type_code::TIMESTAMP2, false);
+        let timestamp = |text: &str| decode(&column, Value::Bytes(text.as_bytes().to_vec()));
+        let expected = |seconds, microseconds| ColumnValue::Timestamp { seconds, microseconds };
+        assert_eq!(timestamp("1700000000"), expected(1_700_000_000, 0));
+        assert_eq!(timestamp("1700000000.25"), expected(1_700_000_000, 250_000));
+        assert_eq!(timestamp("1700000000.123456"), expected(1_700_000_000, 123_456));
+        assert_eq!(timestamp("1700000000.1234567"), expected(1_700_000_000, 123_456));
+        let bad = decode_value(&column, BinlogValue::Value(Value::Bytes(b"17.x".to_vec()))).unwrap_err();
+        assert!(bad.detail.contains("bad TIMESTAMP `17.x`"), "{bad}");
     }
 
     #[test]

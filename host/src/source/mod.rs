@@ -1,7 +1,7 @@
 //! The source: a MySQL or MariaDB server's binary log, read as a replica would.
 //!
 //! `connect` reaches the server, `preconditions` checks its settings, `schema` describes captured
-//! tables, `decode` gives values their meaning, `heartbeat` reads what an idle stream's heartbeats
+//! tables, `decode` gives values their meaning, `row_images` reads a rows event's rows into them, `heartbeat` reads what an idle stream's heartbeats
 //! prove, `binlog` turns events into [`crate::change::Change`]s, `ddl` tells what a QUERY event's
 //! statement is, `position` names places in the log and `gtid` the same places by transaction id.
 
@@ -13,6 +13,7 @@ pub mod gtid;
 pub mod heartbeat;
 pub mod position;
 pub mod preconditions;
+pub mod row_images;
 pub mod schema;
 pub mod schema_baseline;
 pub mod schema_history;
