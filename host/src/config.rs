@@ -188,6 +188,10 @@ pub struct RawKafka {
     /// The topic of `oversized_message = "dead_letter"`: it receives the record without its column
     /// values, under the original key.
     pub oversized_dead_letter_topic: Option<String>,
+    /// SASL authentication (`[kafka.sasl]`); see [`crate::security`].
+    pub sasl: Option<crate::security::RawKafkaSasl>,
+    /// TLS to the brokers (`[kafka.tls]`); see [`crate::security`].
+    pub tls: Option<crate::security::RawKafkaTls>,
 }
 
 /// `kafka.oversized_message` as written.
@@ -496,6 +500,8 @@ pub struct KafkaConfig {
     pub checkpoint_topic: String,
     pub options: BTreeMap<String, String>,
     pub oversized: OversizedPolicy,
+    /// SASL and TLS, applied to every Kafka client by `sink::kafka::client_config`.
+    pub security: crate::security::KafkaSecurity,
 }
 
 #[derive(Debug, Clone)]
@@ -729,6 +735,8 @@ impl Config {
                 reload: plugin.reload,
             });
         }
+        let security =
+            crate::security::KafkaSecurity::validate(raw.kafka.sasl, raw.kafka.tls, &raw.kafka.options, base)?;
         let transactional_id = (raw.kafka.delivery == Delivery::Transactional).then(|| {
             raw.kafka
                 .transactional_id
@@ -748,6 +756,7 @@ impl Config {
                 checkpoint_topic: raw.kafka.checkpoint_topic,
                 options: raw.kafka.options,
                 oversized,
+                security,
             },
             checkpoint: CheckpointConfig {
                 path: checkpoint_path.clone(),
@@ -781,38 +790,46 @@ impl Config {
     }
 }
 
-fn validate_source(raw: RawSource, base: &Path) -> Result<SourceConfig, ConfigError> {
-    let given = [
-        raw.password.is_some(),
-        raw.password_env.is_some(),
-        raw.password_file.is_some(),
-    ];
+/// The secret of a `password` / `password_env` / `password_file` triple in `section` (at most one may
+/// be set); `None` when none is. A file's trailing newline is ignored.
+pub(crate) fn resolve_secret(
+    section: &str,
+    inline: Option<String>,
+    variable: Option<String>,
+    file: Option<PathBuf>,
+    base: &Path,
+) -> Result<Option<Secret>, ConfigError> {
+    let given = [inline.is_some(), variable.is_some(), file.is_some()];
     if given.iter().filter(|&&set| set).count() > 1 {
         return Err(invalid(
-            "source.password",
+            &format!("{section}.password"),
             "set only one of `password`, `password_env` and `password_file`",
         ));
     }
-    let password = if let Some(password) = raw.password {
-        Some(Secret::new(password))
-    } else if let Some(variable) = raw.password_env {
+    if let Some(password) = inline {
+        Ok(Some(Secret::new(password)))
+    } else if let Some(variable) = variable {
         let value = std::env::var(&variable).map_err(|_| ConfigError::MissingEnv {
-            key: "source.password_env".into(),
+            key: format!("{section}.password_env"),
             variable: variable.clone(),
         })?;
-        Some(Secret::new(value))
-    } else if let Some(path) = raw.password_file {
+        Ok(Some(Secret::new(value)))
+    } else if let Some(path) = file {
         let path = base.join(path);
         let value = std::fs::read_to_string(&path).map_err(|error| {
             invalid(
-                "source.password_file",
+                &format!("{section}.password_file"),
                 format!("cannot read `{}`: {error}", path.display()),
             )
         })?;
-        Some(Secret::new(value.trim_end_matches(['\r', '\n'])))
+        Ok(Some(Secret::new(value.trim_end_matches(['\r', '\n']))))
     } else {
-        None
-    };
+        Ok(None)
+    }
+}
+
+fn validate_source(raw: RawSource, base: &Path) -> Result<SourceConfig, ConfigError> {
+    let password = resolve_secret("source", raw.password, raw.password_env, raw.password_file, base)?;
     if raw.server_id == 0 {
         return Err(invalid(
             "source.server_id",
