@@ -18,6 +18,7 @@ pub mod shutdown;
 pub mod sink;
 pub mod source;
 pub mod start;
+pub mod status;
 
 pub use config::Config;
 pub use pipeline::{RunError, run};

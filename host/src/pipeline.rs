@@ -142,7 +142,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         Some(address) => {
             let endpoint = Endpoint::bind(address).await?;
             if let Some(bound) = endpoint.local_address() {
-                tracing::info!(address = %bound, "serving /metrics, /health and /ready on http://{bound}");
+                tracing::info!(address = %bound, "serving /metrics, /status, /health and /ready on http://{bound}");
             }
             Some(AbortOnDrop(tokio::spawn(endpoint.serve(metrics.clone()))))
         }
@@ -154,6 +154,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         Some(PluginEngine::new(Some(&config.pipeline.plugin_cache_dir))?)
     };
     let chain = PluginChain::load(&config.plugins, engine.as_ref(), metrics.clone()).await?;
+    metrics.status.set_source(config.source.address());
 
     let Some(mut conn) = connect_with_retry(&config.source, "settings check", &mut shutdown).await? else {
         return Ok(());
@@ -307,6 +308,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
     }
 
     metrics.set_ready(true);
+    metrics.status.set_streaming(true);
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
         let result = match joined {
@@ -612,6 +614,7 @@ impl Acknowledger {
             self.store.store(&self.acknowledged)?;
             self.stored = self.acknowledged.clone();
             self.metrics.stream.checkpoint_written(&self.stored.position);
+            self.metrics.status.checkpoint_written(&self.stored.position);
         }
         Ok(())
     }

@@ -300,6 +300,7 @@ impl PluginChain {
                 ddl_policy = version.code.has_ddl_policy(),
                 "plugin loaded"
             );
+            metrics.status.plugin_running(&settings.name, version.code.version());
             links.push(Link::new(settings.clone(), version));
         }
         let versions = links
@@ -407,6 +408,9 @@ impl PluginChain {
                     "plugin version swapped in at a transaction boundary"
                 );
                 self.metrics.plugins.swapped(&link.settings.name);
+                self.metrics
+                    .status
+                    .plugin_running(&link.settings.name, version.code.version());
                 link.version = version;
                 link.forget_tables();
                 swapped = true;
