@@ -271,6 +271,7 @@ fn run_command(path: &std::path::Path, record: Option<PathBuf>) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return fail(exit_code::FAILURE, &error),
     };
+    let path = path.to_owned();
     let result = runtime.block_on(async move {
         let (trigger, shutdown) = crate::shutdown::channel();
         tokio::spawn(async move {
@@ -278,12 +279,37 @@ fn run_command(path: &std::path::Path, record: Option<PathBuf>) -> ExitCode {
             tracing::info!("shutdown requested; draining and writing the checkpoint");
             trigger.trigger();
         });
-        crate::pipeline::run(config, shutdown).await
+        let (reloads_tx, reloads_rx) = tokio::sync::mpsc::channel(1);
+        let record = config.record_changes.clone();
+        tokio::spawn(reload_on_hangup(path, record, reloads_tx));
+        crate::pipeline::run_with_reloads(config, shutdown, Some(reloads_rx)).await
     });
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(run_error_code(&error), &error),
+    }
+}
+
+/// On each SIGHUP, reads and validates the config file again and hands it to the pipeline; an
+/// invalid file is refused with its error, and the running config stays.
+async fn reload_on_hangup(path: PathBuf, record: Option<PathBuf>, reloads: tokio::sync::mpsc::Sender<Config>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; config reloads are off");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        tracing::info!(config = %path.display(), "SIGHUP: reading the config file again");
+        match Config::from_file(&path) {
+            Ok(mut config) => {
+                config.record_changes = record.clone();
+                if reloads.send(config).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => tracing::error!("config reload refused, the running config stays: {error}"),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod outage;
 pub mod pipeline;
 pub mod plugin;
+pub mod reload_config;
 pub mod security;
 pub mod shutdown;
 pub mod sink;
