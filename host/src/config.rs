@@ -152,6 +152,8 @@ pub struct RawSource {
     /// Longest wait between two connection attempts, in milliseconds.
     #[serde(default = "default_max_backoff_ms")]
     pub reconnect_max_backoff_ms: u64,
+    /// TLS to the server (`[source.tls]`); see [`crate::security`].
+    pub tls: Option<crate::security::RawSourceTls>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -473,6 +475,8 @@ pub struct SourceConfig {
     pub tables: Vec<TablePattern>,
     pub start: StartPosition,
     pub reconnect_max_backoff_ms: u64,
+    /// TLS to the server; plaintext when `None`.
+    pub tls: Option<crate::security::SourceTls>,
 }
 
 impl SourceConfig {
@@ -867,6 +871,10 @@ fn validate_source(raw: RawSource, base: &Path) -> Result<SourceConfig, ConfigEr
         tables,
         start,
         reconnect_max_backoff_ms: raw.reconnect_max_backoff_ms.max(1),
+        tls: raw
+            .tls
+            .map(|tls| crate::security::SourceTls::validate(tls, base))
+            .transpose()?,
     })
 }
 

@@ -55,6 +55,7 @@ pub fn compare(old: &Config, new: &Config) -> Changes {
     key("source.password", a.password != b.password);
     key("source.server_id", a.server_id != b.server_id);
     key("source.start", a.start != b.start);
+    key("source.tls", a.tls != b.tls);
     key(
         "source.reconnect_max_backoff_ms",
         a.reconnect_max_backoff_ms != b.reconnect_max_backoff_ms,

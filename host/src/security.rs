@@ -1,5 +1,6 @@
 //! Authenticated and encrypted connections to Kafka: SASL (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN) and
-//! TLS (a CA, a client certificate and key, hostname verification).
+//! TLS (a CA, a client certificate and key, hostname verification); and TLS to the source server
+//! (`[source.tls]`, mapped to the driver's `SslOpts` by [`SourceTls::ssl_opts`]).
 //!
 //! `[kafka.sasl]` and `[kafka.tls]` are validated into a [`KafkaSecurity`], and
 //! [`KafkaSecurity::apply_to`] is the one place that turns it into librdkafka properties. Every Kafka
@@ -229,6 +230,77 @@ impl KafkaSecurity {
     }
 }
 
+/// `[source.tls]` as written. Its presence turns TLS to the source server on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSourceTls {
+    /// `verify_identity` (default: the CA and the host name are checked), `verify_ca` (the CA only)
+    /// or `require` (encrypted, the certificate not checked).
+    #[serde(default)]
+    pub mode: SourceTlsMode,
+    /// PEM file of the CA certificates that sign the server's certificate; the bundled web roots when
+    /// absent.
+    pub ca_file: Option<PathBuf>,
+    /// PEM file of sluice's client certificate (chain), for a user created `REQUIRE X509`.
+    pub cert_file: Option<PathBuf>,
+    /// PEM file of the client certificate's private key.
+    pub key_file: Option<PathBuf>,
+}
+
+/// How much of the source server's certificate is checked, as MySQL's `--ssl-mode` names it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceTlsMode {
+    Require,
+    VerifyCa,
+    #[default]
+    VerifyIdentity,
+}
+
+/// Validated `[source.tls]`; paths are absolute or relative to the config file's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceTls {
+    pub mode: SourceTlsMode,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+impl SourceTls {
+    pub fn validate(raw: RawSourceTls, base: &Path) -> Result<Self, ConfigError> {
+        if raw.cert_file.is_some() != raw.key_file.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "source.tls.cert_file".into(),
+                message: "a client certificate needs both `cert_file` and `key_file`".into(),
+            });
+        }
+        let resolve = |path: Option<PathBuf>| path.map(|path| base.join(path));
+        Ok(Self {
+            mode: raw.mode,
+            ca_file: resolve(raw.ca_file),
+            cert_file: resolve(raw.cert_file),
+            key_file: resolve(raw.key_file),
+        })
+    }
+
+    /// The driver's TLS options: the one mapping of `[source.tls]`.
+    pub fn ssl_opts(&self) -> mysql_async::SslOpts {
+        let mut options = mysql_async::SslOpts::default()
+            .with_danger_skip_domain_validation(self.mode != SourceTlsMode::VerifyIdentity)
+            .with_danger_accept_invalid_certs(self.mode == SourceTlsMode::Require);
+        if let Some(ca) = &self.ca_file {
+            options = options.with_root_certs(vec![ca.clone().into()]);
+        }
+        if let (Some(cert), Some(key)) = (&self.cert_file, &self.key_file) {
+            options = options.with_client_identity(Some(mysql_async::ClientIdentity::new(
+                cert.clone().into(),
+                key.clone().into(),
+            )));
+        }
+        options
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -342,6 +414,48 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("kafka.options.security.protocol"), "{error}");
+    }
+
+    /// The driver does not export its path-or-bytes type, so its `Debug` text is what can be read.
+    fn names(value: &impl std::fmt::Debug, path: &str) -> bool {
+        format!("{value:?}").contains(path)
+    }
+
+    #[test]
+    fn source_tls_modes_map_to_the_drivers_checks_and_files() {
+        let raw = |mode| RawSourceTls {
+            mode,
+            ca_file: Some("ca.pem".into()),
+            cert_file: Some("client.pem".into()),
+            key_file: Some("client.key".into()),
+        };
+        let base = Path::new("/etc/sluice");
+        let identity = SourceTls::validate(raw(SourceTlsMode::VerifyIdentity), base)
+            .unwrap()
+            .ssl_opts();
+        assert!(!identity.skip_domain_validation());
+        assert!(!identity.accept_invalid_certs());
+        assert_eq!(identity.root_certs().len(), 1);
+        assert!(names(&identity.root_certs()[0], "/etc/sluice/ca.pem"));
+        let client = identity.client_identity().expect("a client identity");
+        assert!(names(&client.cert_chain(), "/etc/sluice/client.pem"));
+        assert!(names(&client.priv_key(), "/etc/sluice/client.key"));
+
+        let ca_only = SourceTls::validate(raw(SourceTlsMode::VerifyCa), base)
+            .unwrap()
+            .ssl_opts();
+        assert!(ca_only.skip_domain_validation());
+        assert!(!ca_only.accept_invalid_certs());
+        let require = SourceTls::validate(raw(SourceTlsMode::Require), base)
+            .unwrap()
+            .ssl_opts();
+        assert!(require.skip_domain_validation());
+        assert!(require.accept_invalid_certs());
+
+        let mut half = raw(SourceTlsMode::Require);
+        half.cert_file = None;
+        let error = SourceTls::validate(half, base).unwrap_err().to_string();
+        assert!(error.contains("source.tls.cert_file"), "{error}");
     }
 
     #[test]

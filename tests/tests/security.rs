@@ -149,3 +149,144 @@ async fn scram_sha_512_streams_with_the_right_password_and_a_wrong_one_fails_cle
     assert_no_password("the daemon's log", &stderr);
     Ok(())
 }
+
+/// Makes a CA and a server certificate for 127.0.0.1 signed by it, with the `openssl` command.
+fn make_certificates(dir: &Path) -> anyhow::Result<()> {
+    let run = |args: &[&str]| -> anyhow::Result<()> {
+        let output = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(())
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=sluice test CA",
+    ])?;
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ])?;
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n")?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ])
+}
+
+/// Proves TLS to the source: a MariaDB whose sluice user must connect over TLS (`REQUIRE SSL`)
+/// refuses the login without `[source.tls]`, and with it (the server's certificate checked against
+/// the test CA and its host name) `sluice check` logs in and the daemon streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_source_over_tls_verifies_the_server_and_streams() -> anyhow::Result<()> {
+    let certificates = tempfile::tempdir()?;
+    make_certificates(certificates.path())?;
+    let file = |name: &str| certificates.path().join(name).display().to_string();
+    let (db, broker) = tokio::join!(
+        MariaDb::start_with(sluice_tests::harness::MariaDbOptions {
+            extra_args: vec![
+                format!("--ssl-ca={}", file("ca.pem")),
+                format!("--ssl-cert={}", file("server.pem")),
+                format!("--ssl-key={}", file("server.key")),
+            ],
+            ..Default::default()
+        }),
+        Broker::start()
+    );
+    let (db, broker) = (db?, broker?);
+    let (user, _) = db.replication_user();
+    db.execute_all(&[
+        &format!("ALTER USER '{user}'@'%' REQUIRE SSL"),
+        "CREATE DATABASE shop",
+        "CREATE TABLE shop.orders (id INT PRIMARY KEY, note VARCHAR(40))",
+    ])
+    .await?;
+    let start = current_position(&db).await?;
+    let dir = tempfile::tempdir()?;
+    let plain = config_toml(
+        &db,
+        &broker,
+        &dir.path().join("checkpoint.json"),
+        &start,
+        &["shop.*"],
+        "changes",
+        &[],
+    ) + "\n[snapshot]\nmode = \"never\"\n";
+    let plain_path = dir.path().join("plain.toml");
+    std::fs::write(&plain_path, &plain)?;
+    let refused =
+        tokio::task::block_in_place(|| run_sluice(&["check".as_ref(), "--config".as_ref(), plain_path.as_os_str()]))?;
+    assert_eq!(refused.code, Some(1), "{}", refused.stdout);
+    assert!(
+        refused.stdout.lines().any(|line| line.starts_with("FAIL  connection")),
+        "{}",
+        refused.stdout
+    );
+
+    let tls = plain.replacen(
+        "\n[kafka]",
+        &format!(
+            "\n[source.tls]\nmode = \"verify_identity\"\nca_file = \"{}\"\n\n[kafka]",
+            file("ca.pem")
+        ),
+        1,
+    );
+    let tls_path = dir.path().join("tls.toml");
+    std::fs::write(&tls_path, &tls)?;
+    let passed =
+        tokio::task::block_in_place(|| run_sluice(&["check".as_ref(), "--config".as_ref(), tls_path.as_os_str()]))?;
+    assert!(
+        passed.stdout.lines().any(|line| line.starts_with("PASS  connection")),
+        "{}\n{}",
+        passed.stdout,
+        passed.stderr
+    );
+    assert_eq!(passed.code, Some(0), "{}", passed.stdout);
+
+    let mut daemon = DaemonProcess::start(&tls_path)?;
+    db.execute("INSERT INTO shop.orders VALUES (1, 'over tls')").await?;
+    let messages = consume(&broker.bootstrap_servers(), "changes", 1, CONSUME_TIMEOUT).await?;
+    assert_eq!(messages.len(), 1, "{}", daemon.output());
+    assert!(daemon.is_running());
+    daemon.terminate()?;
+    let (code, stderr) = tokio::task::block_in_place(|| daemon.wait())?;
+    assert_eq!(code, Some(0), "{stderr}");
+    Ok(())
+}
