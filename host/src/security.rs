@@ -128,16 +128,6 @@ impl KafkaSecurity {
                     .into(),
             });
         }
-        if let Some(key) = options
-            .keys()
-            .find(|key| key.starts_with("sasl.") || key.starts_with("ssl.") || *key == "security.protocol")
-            && (sasl.is_some() || tls.is_some())
-        {
-            return Err(ConfigError::Invalid {
-                key: format!("kafka.options.{key}"),
-                message: "set security in [kafka.sasl] and [kafka.tls] or in kafka.options, not both".into(),
-            });
-        }
         let sasl = match sasl {
             None => None,
             Some(raw) => {
@@ -177,7 +167,17 @@ impl KafkaSecurity {
                 })
             }
         };
-        Ok(Self { sasl, tls })
+        let security = Self { sasl, tls };
+        // A property the sections set must not be set again, differently, in the pass-through options.
+        let mut mapped = ClientConfig::new();
+        security.apply_to(&mut mapped);
+        if let Some(key) = options.keys().find(|key| mapped.get(key).is_some()) {
+            return Err(ConfigError::Invalid {
+                key: format!("kafka.options.{key}"),
+                message: "is set by [kafka.sasl] / [kafka.tls]; set it in one place only".into(),
+            });
+        }
+        Ok(security)
     }
 
     /// librdkafka's `security.protocol` for these settings; `None` leaves librdkafka's default
@@ -414,6 +414,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("kafka.options.security.protocol"), "{error}");
+        let tuning = BTreeMap::from([("ssl.cipher.suites".to_owned(), "ECDHE-RSA-AES256-GCM-SHA384".to_owned())]);
+        assert!(KafkaSecurity::validate(None, Some(tls()), &tuning, Path::new("/")).is_ok());
     }
 
     /// The driver does not export its path-or-bytes type, so its `Debug` text is what can be read.
