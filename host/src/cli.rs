@@ -67,6 +67,22 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
     },
+    /// Show a running daemon at a glance: position, lag, rates, plugins and the last error, read
+    /// from its metrics endpoint (`/status`). Exits 1 when no daemon answers.
+    Status {
+        /// The daemon's config file: its `metrics.address` is read (nothing else is needed from it).
+        #[arg(long, short, conflicts_with = "address", required_unless_present = "address")]
+        config: Option<PathBuf>,
+        /// The daemon's metrics address, `host:port`, instead of a config file.
+        #[arg(long)]
+        address: Option<String>,
+        /// Time between the two reads the rates are computed from, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        /// Print the daemon's report as JSON (one read, no rates) instead of the view.
+        #[arg(long)]
+        json: bool,
+    },
     /// Work with plugins without a database or broker.
     Plugin {
         #[command(subcommand)]
@@ -103,13 +119,50 @@ pub enum PluginCommand {
 fn init_tracing(default_filter: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let format = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // The newest warning or error also shows in `sluice status`.
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(crate::status::LastErrorLayer);
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        builder.init();
+        registry.with(format).init();
     } else {
-        builder.json().flatten_event(true).init();
+        registry.with(format.json().flatten_event(true)).init();
+    }
+}
+
+fn status_command(config: Option<&std::path::Path>, address: Option<String>, interval_ms: u64, json: bool) -> ExitCode {
+    let address = match (config, address) {
+        (_, Some(address)) => address,
+        (Some(path), None) => match crate::status::address_from_config(path) {
+            Ok(address) => address,
+            Err(error) => return fail(exit_code::CONFIG, &error),
+        },
+        (None, None) => unreachable!("clap requires --config or --address"),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(exit_code::FAILURE, &error),
+    };
+    let result = runtime.block_on(async {
+        let earlier = crate::status::fetch(&address).await?;
+        if json {
+            return Ok(serde_json::to_string_pretty(&earlier).expect("a status report serialises") + "\n");
+        }
+        let interval = std::time::Duration::from_millis(interval_ms.max(1));
+        let started = std::time::Instant::now();
+        tokio::time::sleep(interval).await;
+        let later = crate::status::fetch(&address).await?;
+        Ok::<_, crate::status::StatusError>(crate::status::render(&address, &earlier, &later, started.elapsed()))
+    });
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(exit_code::FAILURE, &error),
     }
 }
 
@@ -117,14 +170,22 @@ fn init_tracing(default_filter: &str) {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The check's report goes to stdout; its log only says what went wrong underneath.
-    init_tracing(if matches!(cli.command, Command::Check { .. }) {
-        "warn"
-    } else {
-        "info"
-    });
+    init_tracing(
+        if matches!(cli.command, Command::Check { .. } | Command::Status { .. }) {
+            "warn"
+        } else {
+            "info"
+        },
+    );
     match cli.command {
         Command::Check { config, json } => check_command(&config, json),
         Command::Run { config, record } => run_command(&config, record),
+        Command::Status {
+            config,
+            address,
+            interval_ms,
+            json,
+        } => status_command(config.as_deref(), address, interval_ms, json),
         Command::Plugin {
             command:
                 PluginCommand::Test {
@@ -210,6 +271,7 @@ fn run_command(path: &std::path::Path, record: Option<PathBuf>) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return fail(exit_code::FAILURE, &error),
     };
+    let path = path.to_owned();
     let result = runtime.block_on(async move {
         let (trigger, shutdown) = crate::shutdown::channel();
         tokio::spawn(async move {
@@ -217,12 +279,37 @@ fn run_command(path: &std::path::Path, record: Option<PathBuf>) -> ExitCode {
             tracing::info!("shutdown requested; draining and writing the checkpoint");
             trigger.trigger();
         });
-        crate::pipeline::run(config, shutdown).await
+        let (reloads_tx, reloads_rx) = tokio::sync::mpsc::channel(1);
+        let record = config.record_changes.clone();
+        tokio::spawn(reload_on_hangup(path, record, reloads_tx));
+        crate::pipeline::run_with_reloads(config, shutdown, Some(reloads_rx)).await
     });
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(run_error_code(&error), &error),
+    }
+}
+
+/// On each SIGHUP, reads and validates the config file again and hands it to the pipeline; an
+/// invalid file is refused with its error, and the running config stays.
+async fn reload_on_hangup(path: PathBuf, record: Option<PathBuf>, reloads: tokio::sync::mpsc::Sender<Config>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; config reloads are off");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        tracing::info!(config = %path.display(), "SIGHUP: reading the config file again");
+        match Config::from_file(&path) {
+            Ok(mut config) => {
+                config.record_changes = record.clone();
+                if reloads.send(config).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => tracing::error!("config reload refused, the running config stays: {error}"),
+        }
     }
 }
 

@@ -90,7 +90,7 @@ pub enum OnRename {
 }
 
 /// The validated `[ddl]` settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DdlConfig {
     pub default: DdlDefault,
     pub topic: Option<String>,
@@ -202,6 +202,8 @@ pub struct RawSource {
     /// Longest wait between two connection attempts, in milliseconds.
     #[serde(default = "default_max_backoff_ms")]
     pub reconnect_max_backoff_ms: u64,
+    /// TLS to the server (`[source.tls]`); see [`crate::security`].
+    pub tls: Option<crate::security::RawSourceTls>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -245,6 +247,10 @@ pub struct RawKafka {
     /// Per-table policies by `database.table`, winning over `partitioning`.
     #[serde(default)]
     pub partitioning_by_table: BTreeMap<String, RawPartitioning>,
+    /// SASL authentication (`[kafka.sasl]`); see [`crate::security`].
+    pub sasl: Option<crate::security::RawKafkaSasl>,
+    /// TLS to the brokers (`[kafka.tls]`); see [`crate::security`].
+    pub tls: Option<crate::security::RawKafkaTls>,
 }
 
 /// A partitioning policy as written: a name, or the columns to hash.
@@ -580,6 +586,8 @@ pub struct SourceConfig {
     pub exclude_tables: Vec<TablePattern>,
     pub start: StartPosition,
     pub reconnect_max_backoff_ms: u64,
+    /// TLS to the server; plaintext when `None`.
+    pub tls: Option<crate::security::SourceTls>,
 }
 
 impl SourceConfig {
@@ -613,6 +621,8 @@ pub struct KafkaConfig {
     pub oversized: OversizedPolicy,
     /// Which partition each message goes to (see [`crate::sink::partitioner`]).
     pub partitioning: Partitioning,
+    /// SASL and TLS, applied to every Kafka client by `sink::kafka::client_config`.
+    pub security: crate::security::KafkaSecurity,
 }
 
 #[derive(Debug, Clone)]
@@ -849,6 +859,8 @@ impl Config {
                 reload: plugin.reload,
             });
         }
+        let security =
+            crate::security::KafkaSecurity::validate(raw.kafka.sasl, raw.kafka.tls, &raw.kafka.options, base)?;
         let transactional_id = (raw.kafka.delivery == Delivery::Transactional).then(|| {
             raw.kafka
                 .transactional_id
@@ -883,6 +895,7 @@ impl Config {
                 options: raw.kafka.options,
                 oversized,
                 partitioning,
+                security,
             },
             checkpoint: CheckpointConfig {
                 path: checkpoint_path.clone(),
@@ -930,38 +943,46 @@ impl Config {
     }
 }
 
-fn validate_source(raw: RawSource, base: &Path) -> Result<SourceConfig, ConfigError> {
-    let given = [
-        raw.password.is_some(),
-        raw.password_env.is_some(),
-        raw.password_file.is_some(),
-    ];
+/// The secret of a `password` / `password_env` / `password_file` triple in `section` (at most one may
+/// be set); `None` when none is. A file's trailing newline is ignored.
+pub(crate) fn resolve_secret(
+    section: &str,
+    inline: Option<String>,
+    variable: Option<String>,
+    file: Option<PathBuf>,
+    base: &Path,
+) -> Result<Option<Secret>, ConfigError> {
+    let given = [inline.is_some(), variable.is_some(), file.is_some()];
     if given.iter().filter(|&&set| set).count() > 1 {
         return Err(invalid(
-            "source.password",
+            &format!("{section}.password"),
             "set only one of `password`, `password_env` and `password_file`",
         ));
     }
-    let password = if let Some(password) = raw.password {
-        Some(Secret::new(password))
-    } else if let Some(variable) = raw.password_env {
+    if let Some(password) = inline {
+        Ok(Some(Secret::new(password)))
+    } else if let Some(variable) = variable {
         let value = std::env::var(&variable).map_err(|_| ConfigError::MissingEnv {
-            key: "source.password_env".into(),
+            key: format!("{section}.password_env"),
             variable: variable.clone(),
         })?;
-        Some(Secret::new(value))
-    } else if let Some(path) = raw.password_file {
+        Ok(Some(Secret::new(value)))
+    } else if let Some(path) = file {
         let path = base.join(path);
         let value = std::fs::read_to_string(&path).map_err(|error| {
             invalid(
-                "source.password_file",
+                &format!("{section}.password_file"),
                 format!("cannot read `{}`: {error}", path.display()),
             )
         })?;
-        Some(Secret::new(value.trim_end_matches(['\r', '\n'])))
+        Ok(Some(Secret::new(value.trim_end_matches(['\r', '\n']))))
     } else {
-        None
-    };
+        Ok(None)
+    }
+}
+
+fn validate_source(raw: RawSource, base: &Path) -> Result<SourceConfig, ConfigError> {
+    let password = resolve_secret("source", raw.password, raw.password_env, raw.password_file, base)?;
     if raw.server_id == 0 {
         return Err(invalid(
             "source.server_id",
@@ -1006,6 +1027,10 @@ fn validate_source(raw: RawSource, base: &Path) -> Result<SourceConfig, ConfigEr
         exclude_tables,
         start,
         reconnect_max_backoff_ms: raw.reconnect_max_backoff_ms.max(1),
+        tls: raw
+            .tls
+            .map(|tls| crate::security::SourceTls::validate(tls, base))
+            .transpose()?,
     })
 }
 

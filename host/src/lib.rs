@@ -13,10 +13,13 @@ pub mod metrics;
 pub mod outage;
 pub mod pipeline;
 pub mod plugin;
+pub mod reload_config;
+pub mod security;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
 pub mod start;
+pub mod status;
 
 pub use config::Config;
 pub use pipeline::{RunError, run};

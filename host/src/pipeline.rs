@@ -139,13 +139,22 @@ enum Pending {
 }
 
 /// Runs the pipeline until `shutdown` fires (returns `Ok`) or a stage fails.
-pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError> {
+pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), RunError> {
+    run_with_reloads(config, shutdown, None).await
+}
+
+/// [`run`], also applying the configs that arrive on `reloads` (SIGHUP; see [`crate::reload_config`]).
+pub async fn run_with_reloads(
+    config: Config,
+    mut shutdown: Shutdown,
+    reloads: Option<mpsc::Receiver<Config>>,
+) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::with_ready_max_lag(config.ready_max_lag_seconds as f64));
     let _endpoint = match config.metrics_address {
         Some(address) => {
             let endpoint = Endpoint::bind(address).await?;
             if let Some(bound) = endpoint.local_address() {
-                tracing::info!(address = %bound, "serving /metrics, /health and /ready on http://{bound}");
+                tracing::info!(address = %bound, "serving /metrics, /status, /health and /ready on http://{bound}");
             }
             Some(AbortOnDrop(tokio::spawn(endpoint.serve(metrics.clone()))))
         }
@@ -156,12 +165,13 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
     } else {
         Some(PluginEngine::new(Some(&config.pipeline.plugin_cache_dir))?)
     };
-    let chain = PluginChain::load(&config.plugins, engine.as_ref(), metrics.clone())
+    let mut chain = PluginChain::load(&config.plugins, engine.as_ref(), metrics.clone())
         .await?
         .with_ddl_routing(DdlRouting {
             default: config.ddl.default,
             topic: config.ddl.topic.as_deref().map(Arc::from),
         });
+    metrics.status.set_source(config.source.address());
 
     let Some(mut conn) = connect_with_retry(&config.source, "settings check", &mut shutdown).await? else {
         return Ok(());
@@ -220,12 +230,14 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
         .snapshot
         .values()
         .any(|progress| *progress != TableProgress::Done);
+    // A config reload may add tables to snapshot while streaming, as a signal row may.
     let snapshots_wanted = config.snapshot.mode != SnapshotMode::Never
         && (owes_snapshot
             || config.snapshot.signal_table.is_some()
+            || reloads.is_some()
             || config.snapshot.mode == SnapshotMode::InitialOnly);
     let mut coordinator = None;
-    let handoff = if snapshots_wanted {
+    let mut handoff = if snapshots_wanted {
         let (chunks_tx, chunks_rx) = mpsc::channel(config.snapshot.parallel_tables);
         let (requests_tx, requests_rx) = mpsc::channel(64);
         let (gates_tx, gates_rx) = mpsc::channel(config.snapshot.parallel_tables);
@@ -244,10 +256,28 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
             requests: Some(requests_tx),
             signal_table: config.snapshot.signal_table.clone(),
             stop_when_finished: config.snapshot.mode == SnapshotMode::InitialOnly,
+            additions: None,
         }
     } else {
         SnapshotHandoff::none()
     };
+    let _reloader = reloads.map(|reloads| {
+        let (chain_tx, chain_rx) = mpsc::channel(4);
+        let (tables_tx, tables_rx) = mpsc::channel(4);
+        chain.listen_for_updates(chain_rx);
+        handoff.additions = Some(tables_rx);
+        let targets = crate::reload_config::Targets {
+            engine: engine.clone(),
+            chain: chain_tx,
+            tables: tables_tx,
+            metrics: metrics.clone(),
+        };
+        AbortOnDrop(tokio::spawn(crate::reload_config::run(
+            config.clone(),
+            reloads,
+            targets,
+        )))
+    });
     let reader = BinlogReader::new(
         config.source.clone(),
         catalog,
@@ -318,6 +348,7 @@ pub async fn run(config: Config, mut shutdown: Shutdown) -> Result<(), RunError>
     }
 
     metrics.set_ready(true);
+    metrics.status.set_streaming(true);
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
         let result = match joined {
@@ -664,6 +695,7 @@ impl Acknowledger {
             self.store.store(&self.acknowledged)?;
             self.stored = self.acknowledged.clone();
             self.metrics.stream.checkpoint_written(&self.stored.position);
+            self.metrics.status.checkpoint_written(&self.stored.position);
         }
         Ok(())
     }

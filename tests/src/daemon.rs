@@ -439,6 +439,11 @@ impl DaemonProcess {
         self.signal("TERM")
     }
 
+    /// Sends SIGHUP: the daemon reads its config file again.
+    pub fn hangup(&self) -> anyhow::Result<()> {
+        self.signal("HUP")
+    }
+
     /// Sends SIGINT, as Ctrl-C in a terminal would.
     pub fn interrupt(&self) -> anyhow::Result<()> {
         self.signal("INT")

@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use rdkafka::client::{Client, ClientContext};
-use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
 
 use crate::check::report::{Area, CheckResult};
 use crate::config::{Config, Delivery, OversizedPolicy};
@@ -54,18 +55,65 @@ fn fetch_listing<C: ClientContext>(client: &Client<C>, timeout: Duration) -> Res
     })
 }
 
+/// The precheck client's context: keeps the error librdkafka reports by itself, a refused login or TLS
+/// handshake before any other, which says more than the metadata request's timeout.
+#[derive(Default)]
+struct FirstError(std::sync::Mutex<Option<(KafkaError, String)>>);
+
+impl ClientContext for FirstError {
+    fn log(&self, _level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        tracing::debug!(target: "librdkafka", facility, "{message}");
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(target: "librdkafka", "{error}: {reason}");
+        let mut kept = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let security_kept = kept.as_ref().is_some_and(|(kept, _)| is_security_error(kept));
+        if kept.is_none() || (is_security_error(&error) && !security_kept) {
+            *kept = Some((error, reason.to_owned()));
+        }
+    }
+}
+
+/// The precheck sends nothing; it only asks for metadata.
+impl ProducerContext for FirstError {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &rdkafka::producer::DeliveryResult<'_>, _: ()) {}
+}
+
+impl FirstError {
+    fn take(&self) -> Option<(KafkaError, String)> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+}
+
+/// Whether librdkafka's error is the broker refusing sluice's login or its TLS handshake.
+fn is_security_error(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed | RDKafkaErrorCode::SSL)
+    )
+}
+
 /// Asks the broker for its metadata once, within [`METADATA_TIMEOUT`], and checks the topics.
 pub async fn run(config: &Config) -> Vec<CheckResult> {
     let kafka = &config.kafka;
     let client = crate::sink::kafka::client_config(kafka);
     let answer = tokio::task::spawn_blocking(move || {
-        let producer: BaseProducer = client
-            .create()
-            .map_err(|error| format!("cannot create a Kafka client: {error}"))?;
-        fetch_listing(producer.client(), METADATA_TIMEOUT)
+        let producer: BaseProducer<FirstError> = client
+            .create_with_context(FirstError::default())
+            .map_err(|error| (format!("cannot create a Kafka client: {error}"), false))?;
+        fetch_listing(producer.client(), METADATA_TIMEOUT).map_err(|error| {
+            // librdkafka hands its own errors to the context only when polled.
+            producer.poll(Duration::from_millis(100));
+            match producer.context().take() {
+                Some((first, reason)) => (reason, is_security_error(&first)),
+                None => (error, false),
+            }
+        })
     })
     .await
-    .unwrap_or_else(|error| Err(error.to_string()));
+    .unwrap_or_else(|error| Err((error.to_string(), false)));
     let servers = &kafka.bootstrap_servers;
     match answer {
         Ok(listing) => {
@@ -81,7 +129,20 @@ pub async fn run(config: &Config) -> Vec<CheckResult> {
             results.extend(topic_results(&listing, config));
             results
         }
-        Err(error) => {
+        Err((error, true)) => {
+            let mut results = vec![CheckResult::fail(
+                AREA,
+                "Kafka broker",
+                format!(
+                    "the broker at kafka.bootstrap_servers = {servers} refused the connection as {}: {error}",
+                    kafka.security.describe()
+                ),
+                "check kafka.sasl (mechanism, username and password) and kafka.tls against the broker's listener",
+            )];
+            results.extend(skipped_topics(config, "the broker refused the login"));
+            results
+        }
+        Err((error, false)) => {
             let mut results = vec![CheckResult::fail(
                 AREA,
                 "Kafka broker",
@@ -89,17 +150,19 @@ pub async fn run(config: &Config) -> Vec<CheckResult> {
                     "no broker at kafka.bootstrap_servers = {servers} answered within {} s: {error}",
                     METADATA_TIMEOUT.as_secs()
                 ),
-                "check kafka.bootstrap_servers, that the broker runs and is reachable from here, and the security \
-                 settings in kafka.options",
+                "check kafka.bootstrap_servers, that the broker runs and is reachable from here, and its security \
+                 settings (kafka.sasl, kafka.tls)",
             )];
-            results.extend(
-                wanted_topics(config)
-                    .into_iter()
-                    .map(|(topic, _)| CheckResult::skip(AREA, format!("topic `{topic}`"), "no broker answered")),
-            );
+            results.extend(skipped_topics(config, "no broker answered"));
             results
         }
     }
+}
+
+fn skipped_topics(config: &Config, why: &'static str) -> impl Iterator<Item = CheckResult> {
+    wanted_topics(config)
+        .into_iter()
+        .map(move |(topic, _)| CheckResult::skip(AREA, format!("topic `{topic}`"), why))
 }
 
 /// The topic checks of `sluice run`, asked through its producer once the broker answered.
@@ -131,6 +194,9 @@ fn wanted_topics(config: &Config) -> Vec<(String, String)> {
             config.kafka.checkpoint_topic.clone(),
             "kafka.checkpoint_topic".to_owned(),
         ));
+    }
+    if let Some(topic) = &config.ddl.topic {
+        topics.push((topic.clone(), "ddl.topic".to_owned()));
     }
     for (index, plugin) in config.plugins.iter().enumerate() {
         if let FailurePolicy::DeadLetter { topic } = &plugin.on_failure {

@@ -1,5 +1,5 @@
-//! The HTTP side of metrics: `/metrics` (Prometheus text), `/health` (the process is up) and
-//! `/ready` (the pipeline is streaming). One small hyper server; every connection is its own task.
+//! The HTTP side of metrics: `/metrics` (Prometheus text), `/status` (JSON for `sluice status`, see
+//! [`crate::status`]), `/health` (the process is up) and `/ready` (the pipeline is streaming). One small hyper server; every connection is its own task.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -82,10 +82,22 @@ fn respond<B>(metrics: &Metrics, request: &Request<B>) -> Response<Full<Bytes>> 
             );
             response
         }
+        "/status" => {
+            let body = serde_json::to_string(&metrics.status_report()).expect("a status report serialises");
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+            response
+        }
         "/health" => text(StatusCode::OK, "ok\n"),
         "/ready" if metrics.is_ready() => text(StatusCode::OK, "ready\n"),
         "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
-        _ => text(StatusCode::NOT_FOUND, "not found; try /metrics, /health or /ready\n"),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found; try /metrics, /status, /health or /ready\n",
+        ),
     }
 }
 

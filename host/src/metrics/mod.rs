@@ -49,6 +49,8 @@ pub struct Metrics {
     pub snapshot: SnapshotMetrics,
     pub plugins: PluginMetrics,
     pub stream: stream::StreamMetrics,
+    /// What `/status` reports beside the counters.
+    pub status: crate::status::StatusBoard,
 }
 
 /// The `plugin` label.
@@ -237,7 +239,19 @@ impl Metrics {
             snapshot,
             plugins,
             stream,
+            status: crate::status::StatusBoard::default(),
         }
+    }
+
+    /// What `/status` answers (see [`crate::status`]).
+    pub fn status_report(&self) -> crate::status::StatusReport {
+        let ready = self.is_ready();
+        self.status.report(
+            self.stream.totals(),
+            self.stream.lag_seconds(),
+            self.stream.in_flight(),
+            ready,
+        )
     }
 
     /// The registry in the Prometheus text exposition format.

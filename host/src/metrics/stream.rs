@@ -37,6 +37,8 @@ pub struct StreamMetrics {
     checkpoint_written: Gauge<f64, AtomicU64>,
     /// The source timestamp (seconds) of the newest change encoded, for the lag.
     newest_source_timestamp: AtomicI64,
+    /// Row changes published, over all tables and operations (for `/status`).
+    changes_total: AtomicU64,
 }
 
 impl StreamMetrics {
@@ -105,6 +107,21 @@ impl StreamMetrics {
             operation: operation_name(operation).to_owned(),
         };
         self.changes.get_or_create(&label).inc_by(count);
+        self.changes_total.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Changes, messages and bytes published so far.
+    pub fn totals(&self) -> crate::status::Totals {
+        crate::status::Totals {
+            changes: self.changes_total.load(Ordering::Relaxed),
+            messages: self.messages_out.get(),
+            bytes: self.bytes_out.get(),
+        }
+    }
+
+    /// Messages sent to Kafka and not yet acknowledged.
+    pub fn in_flight(&self) -> i64 {
+        self.in_flight.get()
     }
 
     /// Counts messages handed to Kafka.

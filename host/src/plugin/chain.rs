@@ -259,10 +259,19 @@ struct PublishedTable {
     key_columns: Option<Vec<usize>>,
 }
 
+/// What a config reload (SIGHUP) changes in a running chain: new versions of plugins whose path or
+/// config changed, and the file watcher of the new settings, which replaces the old one.
+pub struct ChainUpdate {
+    pub versions: Vec<Reloaded>,
+    pub watcher: Option<mpsc::Receiver<Reloaded>>,
+}
+
 /// The loaded plugins, in config order.
 pub struct PluginChain {
     links: Vec<Link>,
     reloads: Option<mpsc::Receiver<Reloaded>>,
+    /// Config reloads, when the daemon takes them.
+    updates: Option<mpsc::Receiver<ChainUpdate>>,
     /// New versions waiting for a transaction boundary, by link.
     pending: Vec<Option<LoadedVersion>>,
     /// Whether the last change handed through was a commit (or nothing was yet).
@@ -309,6 +318,7 @@ impl PluginChain {
                 ddl_policy = version.code.has_ddl_policy(),
                 "plugin loaded"
             );
+            metrics.status.plugin_running(&settings.name, version.code.version());
             links.push(Link::new(settings.clone(), version));
         }
         let versions = links
@@ -327,6 +337,7 @@ impl PluginChain {
                 .any(|link| matches!(link.policy(), FailurePolicy::DeadLetter { .. })),
             links,
             reloads,
+            updates: None,
             at_boundary: true,
             tag: None,
             shapes: Shapes::default(),
@@ -384,13 +395,25 @@ impl PluginChain {
         Ok(routed)
     }
 
+    /// Takes config reloads from `updates` from now on.
+    pub fn listen_for_updates(&mut self, updates: mpsc::Receiver<ChainUpdate>) {
+        self.updates = Some(updates);
+    }
+
     fn collect_reloads(&mut self) {
-        let Some(reloads) = self.reloads.as_mut() else {
-            return;
-        };
         let mut offered = Vec::new();
-        while let Ok(reloaded) = reloads.try_recv() {
-            offered.push(reloaded);
+        while let Some(Ok(update)) = self.updates.as_mut().map(mpsc::Receiver::try_recv) {
+            // The old watcher, holding the old settings, stops when its receiver is dropped.
+            self.reloads = update.watcher;
+            // New settings make a new version even when the file is the same: no comparison.
+            for reloaded in update.versions {
+                self.pending[reloaded.index] = Some(reloaded.version);
+            }
+        }
+        if let Some(reloads) = self.reloads.as_mut() {
+            while let Ok(reloaded) = reloads.try_recv() {
+                offered.push(reloaded);
+            }
         }
         for reloaded in offered {
             self.offer(reloaded.index, reloaded.version);
@@ -418,6 +441,9 @@ impl PluginChain {
                     "plugin version swapped in at a transaction boundary"
                 );
                 self.metrics.plugins.swapped(&link.settings.name);
+                self.metrics
+                    .status
+                    .plugin_running(&link.settings.name, version.code.version());
                 link.version = version;
                 link.forget_tables();
                 swapped = true;

@@ -43,11 +43,13 @@ const DEFAULT_PRODUCER_SETTINGS: &[(&str, &str)] = &[
     ("statistics.interval.ms", STATISTICS_INTERVAL_MS),
 ];
 
-/// A client of the configured brokers with the user's `kafka.options` (security and the like), and
-/// none of sluice's producer settings: for metadata requests and readers.
+/// A client of the configured brokers with their security (`[kafka.sasl]`, `[kafka.tls]`) and the
+/// user's `kafka.options`, and none of sluice's producer settings: for metadata requests and readers.
+/// Every Kafka client sluice makes starts from this.
 pub fn client_config(config: &KafkaConfig) -> ClientConfig {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &config.bootstrap_servers);
+    config.security.apply_to(&mut client);
     for (key, value) in &config.options {
         client.set(key, value);
     }
@@ -85,14 +87,14 @@ pub struct KafkaSink {
 
 impl KafkaSink {
     pub fn new(config: &KafkaConfig) -> Result<Self, SinkError> {
-        let mut client = ClientConfig::new();
-        client.set("bootstrap.servers", &config.bootstrap_servers);
+        let mut client = client_config(config);
         for (key, value) in DEFAULT_PRODUCER_SETTINGS {
             client.set(*key, *value);
         }
         if let Some(id) = &config.transactional_id {
             client.set("transactional.id", id);
         }
+        // The user's options win over sluice's producer settings.
         for (key, value) in &config.options {
             client.set(key, value);
         }

@@ -109,6 +109,16 @@ pub struct SnapshotHandoff {
     pub signal_table: Option<TableName>,
     /// Stop once the snapshot is finished and published (`initial_only`).
     pub stop_when_finished: bool,
+    /// `source.tables` extended by a config reload (SIGHUP): applied at a transaction boundary.
+    pub additions: Option<mpsc::Receiver<TableAddition>>,
+}
+
+/// `source.tables` grown by a config reload: the patterns to capture from the next transaction on,
+/// and the existing tables they newly match, to snapshot.
+#[derive(Debug, Clone)]
+pub struct TableAddition {
+    pub tables: Vec<crate::config::TablePattern>,
+    pub snapshot: Vec<TableName>,
 }
 
 impl SnapshotHandoff {
@@ -120,6 +130,7 @@ impl SnapshotHandoff {
             requests: None,
             signal_table: None,
             stop_when_finished: false,
+            additions: None,
         }
     }
 }
@@ -304,6 +315,9 @@ impl BinlogReader {
         loop {
             self.collect_arrived_chunks();
             if self.transaction.is_none() {
+                while let Some(Ok(addition)) = self.snapshot.additions.as_mut().map(mpsc::Receiver::try_recv) {
+                    self.add_tables(addition);
+                }
                 self.publish_reached_chunks(&mut batch);
                 self.open_gates();
                 if self.snapshot.stop_when_finished
@@ -346,6 +360,13 @@ impl BinlogReader {
                         }
                         gate = next_gate(&mut self.snapshot.gates) => {
                             self.accept_gate(gate);
+                            continue;
+                        }
+                        addition = next_addition(&mut self.snapshot.additions), if self.at_boundary() => {
+                            match addition {
+                                Some(addition) => self.add_tables(addition),
+                                None => self.snapshot.additions = None,
+                            }
                             continue;
                         }
                         // A graceful stop ends at a transaction boundary (the rest of an open transaction
@@ -811,19 +832,38 @@ impl BinlogReader {
             );
             return;
         }
+        self.request_snapshot(TableName::new(database, table));
+    }
+
+    /// Asks the coordinator to snapshot `name`, and records it as owed in the next checkpoint.
+    fn request_snapshot(&mut self, name: TableName) {
         let Some(requests) = &self.snapshot.requests else {
-            tracing::warn!(target, "signal ignored: snapshots are off (snapshot.mode = \"never\")");
+            tracing::warn!(table = %name, "snapshot of {name} not taken: snapshots are off (snapshot.mode = \"never\")");
             return;
         };
-        let name = TableName::new(database, table);
         if requests.try_send(name.clone()).is_err() {
-            tracing::warn!(target, "too many re-snapshot requests waiting; this one is ignored");
+            tracing::warn!(table = %name, "too many snapshot requests waiting; the one for {name} is ignored");
             return;
         }
         self.progress.push(ProgressUpdate {
             table: name.object_name(),
             progress: TableProgress::Pending,
         });
+    }
+
+    /// At a transaction boundary: captures the tables a config reload added from here on, and asks
+    /// for a snapshot of those that exist (its chunks are published at their consistent points, as
+    /// any snapshot's).
+    fn add_tables(&mut self, addition: TableAddition) {
+        tracing::info!(
+            tables = %addition.tables.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            position = %self.position,
+            "source.tables changed by a config reload; capturing the new tables from here"
+        );
+        self.config.tables = addition.tables;
+        for name in addition.snapshot {
+            self.request_snapshot(name);
+        }
     }
 
     async fn rows(
@@ -939,6 +979,13 @@ async fn next_gate(gates: &mut Option<mpsc::Receiver<oneshot::Sender<()>>>) -> O
 }
 
 /// The next chunk from the coordinator; never completes when there is no coordinator.
+async fn next_addition(additions: &mut Option<mpsc::Receiver<TableAddition>>) -> Option<TableAddition> {
+    match additions {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn next_chunk(chunks: &mut Option<mpsc::Receiver<SnapshotChunk>>) -> Option<SnapshotChunk> {
     match chunks {
         Some(receiver) => receiver.recv().await,

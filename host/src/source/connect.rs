@@ -22,6 +22,7 @@ pub fn connection_options(config: &SourceConfig) -> Opts {
         .user(Some(config.user.clone()))
         .pass(config.password.as_ref().map(|secret| secret.expose().to_owned()))
         .prefer_socket(false)
+        .ssl_opts(config.tls.as_ref().map(crate::security::SourceTls::ssl_opts))
         .into()
 }
 

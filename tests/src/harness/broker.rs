@@ -21,7 +21,7 @@ use rdkafka::consumer::BaseConsumer;
 use rdkafka::types::RDKafkaErrorCode;
 use tokio::time::{Instant, sleep};
 
-use super::kafka::{client_config, fetch_metadata, wait_for_partitions};
+use super::kafka::{client_config, fetch_metadata, forget_broker_login, register_broker_login, wait_for_partitions};
 use super::process::{ServerProcess, free_port, log_tail, server_directory};
 
 /// The address the broker listens on and advertises.
@@ -46,6 +46,33 @@ pub struct Broker {
     process: ServerProcess,
     port: u16,
     directory: tempfile::TempDir,
+    /// Set when the broker requires clients to log in.
+    login: Option<SaslLogin>,
+}
+
+/// A SCRAM-SHA-512 user of an authenticating broker ([`Broker::start_with_login`]).
+#[derive(Clone, Debug)]
+pub struct SaslLogin {
+    pub username: String,
+    pub password: String,
+}
+
+impl SaslLogin {
+    /// The mechanism the broker's user is created with (tansu's default, `scram512`).
+    pub const MECHANISM: &'static str = "SCRAM-SHA-512";
+
+    /// The librdkafka properties that log in as this user.
+    pub fn client_properties(&self) -> Vec<(String, String)> {
+        [
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanisms", Self::MECHANISM),
+            ("sasl.username", &self.username),
+            ("sasl.password", &self.password),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+    }
 }
 
 impl Broker {
@@ -54,14 +81,46 @@ impl Broker {
         let program = tansu_program()?;
         let directory = server_directory("tansu")?;
         let port = free_port()?;
-        let mut process = launch(&program, directory.path(), port)?;
+        let mut process = launch(&program, directory.path(), port, false)?;
         wait_until_ready(&mut process, port, directory.path()).await?;
         tracing::debug!(port, directory = %directory.path().display(), "tansu ready");
         Ok(Broker {
             process,
             port,
             directory,
+            login: None,
         })
+    }
+
+    /// Starts a broker that requires SASL SCRAM-SHA-512 with `login`: it starts open, the user is
+    /// created through it (`tansu user create`), and it restarts with `--authentication` on the same
+    /// storage. The harness's own clients ([`crate::harness::consume`], [`Broker::create_topic`], ...)
+    /// log in by themselves.
+    pub async fn start_with_login(login: SaslLogin) -> anyhow::Result<Broker> {
+        let mut broker = Broker::start().await?;
+        let program = tansu_program()?;
+        let status = Command::new(&program)
+            .current_dir(broker.directory())
+            .env_clear()
+            .env("RUST_LOG", LOG_FILTER)
+            .args(["user", "create", "--mechanism", "scram512", "--broker"])
+            .arg(format!("tcp://{HOST}:{}", broker.port))
+            .arg(&login.username)
+            .arg(&login.password)
+            .status()
+            .context("running `tansu user create`")?;
+        if !status.success() {
+            bail!("`tansu user create` failed ({status}); {}", broker.log_tail());
+        }
+        register_broker_login(&broker.bootstrap_servers(), login.client_properties());
+        broker.login = Some(login);
+        broker.restart().await.context("restarting tansu with authentication")?;
+        Ok(broker)
+    }
+
+    /// The login clients need, if the broker requires one.
+    pub fn login(&self) -> Option<&SaslLogin> {
+        self.login.as_ref()
     }
 
     /// The `bootstrap.servers` value for clients: `127.0.0.1:<port>`.
@@ -117,7 +176,7 @@ impl Broker {
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         let program = tansu_program()?;
         self.process.kill();
-        self.process = launch(&program, self.directory.path(), self.port)?;
+        self.process = launch(&program, self.directory.path(), self.port, self.login.is_some())?;
         wait_until_ready(&mut self.process, self.port, self.directory.path())
             .await
             .context("restarting tansu")
@@ -164,8 +223,16 @@ pub fn tansu_program() -> anyhow::Result<PathBuf> {
     Ok(program)
 }
 
-/// Starts `tansu broker` in `directory` on `port`.
-fn launch(program: &Path, directory: &Path, port: u16) -> anyhow::Result<ServerProcess> {
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if self.login.is_some() {
+            forget_broker_login(&self.bootstrap_servers());
+        }
+    }
+}
+
+/// Starts `tansu broker` in `directory` on `port`, requiring clients to log in if `authentication`.
+fn launch(program: &Path, directory: &Path, port: u16, authentication: bool) -> anyhow::Result<ServerProcess> {
     let url = format!("tcp://{HOST}:{port}");
     let mut command = Command::new(program);
     command
@@ -177,6 +244,7 @@ fn launch(program: &Path, directory: &Path, port: u16) -> anyhow::Result<ServerP
         .arg(&url)
         .arg("--storage-engine")
         .arg(STORAGE_URL)
+        .args(authentication.then_some("--authentication"))
         // tansu takes most settings from environment variables too; start from none so nothing in the
         // test's environment changes the broker.
         .env_clear()

@@ -5,7 +5,9 @@
 //! number of calls read the same messages. librdkafka's calls block, so each function runs on tokio's
 //! blocking pool.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -146,7 +148,32 @@ pub(crate) fn client_config(bootstrap: &str) -> ClientConfig {
         .set("bootstrap.servers", bootstrap)
         .set("reconnect.backoff.ms", "50")
         .set("reconnect.backoff.max.ms", "500");
+    for (key, value) in broker_login(bootstrap) {
+        config.set(key, value);
+    }
     config
+}
+
+/// The client properties (SASL login) of the brokers that require authentication, by bootstrap
+/// address: an authenticated [`super::Broker`] registers its login here while it runs, so every reader
+/// of this module (and the broker's own admin calls) reaches it without being told.
+static BROKER_LOGINS: Mutex<BTreeMap<String, Vec<(String, String)>>> = Mutex::new(BTreeMap::new());
+
+fn broker_login(bootstrap: &str) -> Vec<(String, String)> {
+    let logins = BROKER_LOGINS.lock().unwrap_or_else(PoisonError::into_inner);
+    logins.get(bootstrap).cloned().unwrap_or_default()
+}
+
+/// Makes every client of this module log in to `bootstrap` with `properties`.
+pub(crate) fn register_broker_login(bootstrap: &str, properties: Vec<(String, String)>) {
+    let mut logins = BROKER_LOGINS.lock().unwrap_or_else(PoisonError::into_inner);
+    logins.insert(bootstrap.to_owned(), properties);
+}
+
+/// Forgets the login of `bootstrap` (its broker stopped).
+pub(crate) fn forget_broker_login(bootstrap: &str) {
+    let mut logins = BROKER_LOGINS.lock().unwrap_or_else(PoisonError::into_inner);
+    logins.remove(bootstrap);
 }
 
 /// A group id no other consumer uses.

@@ -25,7 +25,7 @@ mod kafka;
 mod mariadb;
 mod process;
 
-pub use broker::{Broker, tansu_program};
+pub use broker::{Broker, SaslLogin, tansu_program};
 pub use http::{http_get, metric_value};
 pub use kafka::{ConsumedMessage, consume, consume_all, end_offsets, list_topics};
 pub use mariadb::{MariaDb, MariaDbOptions};
