@@ -459,7 +459,7 @@ fn default_channel_capacity() -> usize {
     16
 }
 fn default_max_in_flight() -> usize {
-    100_000
+    20_000
 }
 fn default_shutdown_timeout_ms() -> u64 {
     30_000

@@ -36,7 +36,8 @@ const DEFAULT_PRODUCER_SETTINGS: &[(&str, &str)] = &[
     ("acks", "all"),
     ("linger.ms", "5"),
     ("batch.num.messages", "10000"),
-    ("queue.buffering.max.messages", "200000"),
+    // Above `pipeline.max_in_flight` (default 20,000), which bounds what sluice hands librdkafka.
+    ("queue.buffering.max.messages", "25000"),
     // Never give up on a message: the pipeline halts rather than skip one.
     ("message.timeout.ms", "0"),
     // Statistics tell the sink when a lost broker is back (see `sink::context`).

@@ -318,7 +318,9 @@ impl BinlogReader {
                 while let Some(Ok(addition)) = self.snapshot.additions.as_mut().map(mpsc::Receiver::try_recv) {
                     self.add_tables(addition);
                 }
-                self.publish_reached_chunks(&mut batch);
+                if !self.publish_reached_chunks(&mut batch).await {
+                    return Ok(());
+                }
                 self.open_gates();
                 if self.snapshot.stop_when_finished
                     && self.snapshot.chunks.is_none()
@@ -455,9 +457,12 @@ impl BinlogReader {
     }
 
     /// Publishes, at this transaction boundary, every chunk whose consistent point the stream reached.
-    fn publish_reached_chunks(&mut self, batch: &mut Vec<Change>) {
+    /// A chunk's rows go downstream in batches of `batch_max_changes`, like streamed rows, so a
+    /// large chunk does not make one large batch in every channel it passes; false when downstream is
+    /// gone.
+    async fn publish_reached_chunks(&mut self, batch: &mut Vec<Change>) -> bool {
         if self.waiting_chunks.is_empty() {
-            return;
+            return true;
         }
         let (reached, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting_chunks)
             .into_iter()
@@ -469,10 +474,16 @@ impl BinlogReader {
             .unwrap_or(0);
         for chunk in reached {
             let (rows, progress) = chunk.into_changes(now);
-            batch.extend(rows.into_iter().map(Change::Row));
+            for row in rows {
+                if batch.len() >= self.batch_max_changes && !self.send(batch).await {
+                    return false;
+                }
+                batch.push(Change::Row(row));
+            }
             self.progress.push(progress);
             self.commit(self.position.clone(), batch);
         }
+        true
     }
 
     async fn handle_event(
