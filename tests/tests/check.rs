@@ -3,7 +3,9 @@
 //! a healthy setup passes, wrong binlog settings fail with their fixes while the broker checks still
 //! pass, weaker settings and keyless tables only warn, a clashing `server_id` fails, an unreachable
 //! broker fails the broker checks while the source checks still run, a plugin that is not a component
-//! fails by name, and the password never shows. Also that `sluice run` stops on the same failures.
+//! fails by name, a user without the replication grants fails with the GRANT to run, a server without
+//! a binlog fails `log_bin`, and the password never shows. Also that `sluice run` stops on the same
+//! failures.
 
 use std::path::Path;
 
@@ -321,5 +323,48 @@ async fn run_stops_before_streaming_on_a_missing_topic_it_may_not_create() -> an
         stderr.contains("precheck FAIL topic `changes`") && stderr.contains("kafka.create_topics = true"),
         "{stderr}"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_replication_grants_fails_with_the_grant_statement_to_run() -> anyhow::Result<()> {
+    let (db, broker) = servers(&[]).await?;
+    db.execute(
+        "CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY); \
+         CREATE USER 'reader'@'%' IDENTIFIED BY 'sluice-secret'; GRANT SELECT ON shop.* TO 'reader'@'%'",
+    )
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let (user, _) = db.replication_user();
+    let text = config(&db, &broker, dir.path()).replace(&format!("user = \"{user}\""), "user = \"reader\"");
+    let output = check(dir.path(), &text, false)?;
+    println!("{}", output.stdout);
+    assert_eq!(output.code, Some(1), "{}", output.stdout);
+    assert_eq!(status_of(&output, "privileges"), "FAIL");
+    let detail = line(&output, "privileges");
+    assert!(
+        detail.contains("REPLICATION SLAVE") && detail.contains("REPLICATION CLIENT"),
+        "{detail}"
+    );
+    assert!(
+        fix_of(&output, "privileges").contains("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'reader'@'%'"),
+        "{}",
+        output.stdout
+    );
+    assert_eq!(status_of(&output, "connection"), "PASS");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_a_binlog_fails_log_bin_with_its_fix() -> anyhow::Result<()> {
+    let (db, broker) = servers(&["--skip-log-bin"]).await?;
+    db.execute("CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY)")
+        .await?;
+    let dir = tempfile::tempdir()?;
+    let output = check(dir.path(), &config(&db, &broker, dir.path()), false)?;
+    println!("{}", output.stdout);
+    assert_eq!(output.code, Some(1), "{}", output.stdout);
+    assert_eq!(status_of(&output, "log_bin"), "FAIL");
+    assert!(fix_of(&output, "log_bin").contains("--log-bin"), "{}", output.stdout);
     Ok(())
 }
