@@ -22,16 +22,15 @@
 //! `scripts/bench.sh plugins` (builds the components first), or after building them with
 //! `cargo bench -p sluice --bench plugin_boundary [-- FILTER]`.
 
+mod orders;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
-use sluice::change::{
-    Change, Charset, ColumnSchema, ColumnValue, Commit, DateTimeValue, Operation, Origin, RowChange, TableName,
-    TableSchema, TransactionInfo, type_code,
-};
+use sluice::change::{Change, ColumnValue, Commit, Operation, Origin, RowChange, TableSchema, TransactionInfo};
 use sluice::config::PluginConfig;
 use sluice::metrics::Metrics;
 use sluice::plugin::chain::{PluginChain, Routed};
@@ -120,64 +119,6 @@ fn target_directory() -> PathBuf {
         .unwrap_or_else(|| repository_root().join("target"))
 }
 
-/// The 9-column table of `tests/src/bin/sluice-bench.rs`, under another name.
-fn table(database: &str, name: &str) -> Arc<TableSchema> {
-    let text = |name: &str| {
-        let mut column = ColumnSchema::new(name, type_code::VARCHAR);
-        column.charset = Charset { name: "utf8mb4".into() };
-        column
-    };
-    let mut amount = ColumnSchema::new("amount", type_code::NEWDECIMAL);
-    amount.precision = 10;
-    amount.scale = 2;
-    let mut created_at = ColumnSchema::new("created_at", type_code::DATETIME2);
-    created_at.scale = 3;
-    let mut updated_at = ColumnSchema::new("updated_at", type_code::TIMESTAMP2);
-    updated_at.scale = 3;
-    Arc::new(TableSchema {
-        name: TableName::new(database, name),
-        columns: vec![
-            ColumnSchema::new("id", type_code::LONGLONG),
-            ColumnSchema::new("customer_id", type_code::LONG),
-            text("status"),
-            amount,
-            ColumnSchema::new("quantity", type_code::LONG),
-            text("note"),
-            created_at,
-            updated_at,
-            ColumnSchema::new("flags", type_code::TINY),
-        ],
-        primary_key: vec![0],
-        key_name: "PRIMARY".into(),
-    })
-}
-
-/// One row image, with the values `sluice-bench` loads for row `id`.
-fn row(id: i64, status: &str) -> Vec<ColumnValue> {
-    vec![
-        ColumnValue::Int(id),
-        ColumnValue::Int(id % 50_000),
-        ColumnValue::Text(status.as_bytes().to_vec()),
-        ColumnValue::Decimal(format!("{}.{:02}", (id % 100_000) / 100, id % 100)),
-        ColumnValue::Int(id % 7),
-        ColumnValue::Text(format!("order note {id}").into_bytes()),
-        ColumnValue::DateTime(DateTimeValue {
-            year: 2024,
-            month: 5,
-            day: 1,
-            hour: 12,
-            minute: 0,
-            second: 0,
-            microsecond: 250_000,
-        }),
-        ColumnValue::Timestamp {
-            seconds: 1_714_638_600,
-            microseconds: 500_000,
-        },
-        ColumnValue::Int(id % 2),
-    ]
-}
-
 /// `size` row changes spread round-robin over four tables (6 inserts, 3 updates and 1 delete in every
 /// 10), then one commit.
 fn batch(tables: &[Arc<TableSchema>], size: usize) -> Vec<Change> {
@@ -189,9 +130,13 @@ fn batch(tables: &[Arc<TableSchema>], size: usize) -> Vec<Change> {
         .map(|index| {
             let id = 1_000 + index as i64;
             let (operation, before, after) = match index % 10 {
-                0..=5 => (Operation::Insert, None, Some(row(id, "new"))),
-                6..=8 => (Operation::Update, Some(row(id, "new")), Some(row(id, "paid"))),
-                _ => (Operation::Delete, Some(row(id, "shipped")), None),
+                0..=5 => (Operation::Insert, None, Some(orders::image_with_status(id, "new"))),
+                6..=8 => (
+                    Operation::Update,
+                    Some(orders::image_with_status(id, "new")),
+                    Some(orders::image_with_status(id, "paid")),
+                ),
+                _ => (Operation::Delete, Some(orders::image_with_status(id, "shipped")), None),
             };
             Change::Row(RowChange {
                 origin: Origin::Binlog,
@@ -401,10 +346,10 @@ fn main() {
     let cache = target_directory().join("plugin-bench-cache");
     let engine = PluginEngine::new(Some(&cache)).expect("the WebAssembly engine");
     let tables = [
-        table("shop", "orders"),
-        table("shop", "returns"),
-        table("billing", "invoices"),
-        table("shop", "audit_log"),
+        orders::table_named("shop", "orders"),
+        orders::table_named("shop", "returns"),
+        orders::table_named("billing", "invoices"),
+        orders::table_named("shop", "audit_log"),
     ];
     let mut measured = Vec::new();
     for scenario in scenarios() {

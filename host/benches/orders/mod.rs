@@ -15,6 +15,11 @@ use sluice::change::{Charset, ColumnSchema, ColumnValue, DateTimeValue, TableNam
 
 /// BIGINT key, INT, VARCHAR, DECIMAL(10,2), INT, VARCHAR, DATETIME(3), TIMESTAMP(3), TINYINT.
 pub fn table() -> Arc<TableSchema> {
+    table_named("bench", "orders")
+}
+
+/// [`table`] under another name.
+pub fn table_named(database: &str, name: &str) -> Arc<TableSchema> {
     let text = |name: &str| {
         let mut column = ColumnSchema::new(name, type_code::VARCHAR);
         column.charset = Charset { name: "utf8mb4".into() };
@@ -28,7 +33,7 @@ pub fn table() -> Arc<TableSchema> {
     let mut updated_at = ColumnSchema::new("updated_at", type_code::TIMESTAMP2);
     updated_at.scale = 3;
     Arc::new(TableSchema {
-        name: TableName::new("bench", "orders"),
+        name: TableName::new(database, name),
         columns: vec![
             ColumnSchema::new("id", type_code::LONGLONG),
             ColumnSchema::new("customer_id", type_code::LONG),
@@ -55,10 +60,15 @@ fn amount(id: i64) -> String {
 
 /// Row `id` as sluice's decoded image.
 pub fn image(id: i64) -> Vec<ColumnValue> {
+    image_with_status(id, status(id))
+}
+
+/// [`image`] with another `status`.
+pub fn image_with_status(id: i64, status: &str) -> Vec<ColumnValue> {
     vec![
         ColumnValue::Int(id),
         ColumnValue::Int(id % 50_000),
-        ColumnValue::Text(status(id).as_bytes().to_vec()),
+        ColumnValue::Text(status.as_bytes().to_vec()),
         ColumnValue::Decimal(amount(id)),
         ColumnValue::Int(id % 7),
         ColumnValue::Text(format!("order note {id}").into_bytes()),
