@@ -78,6 +78,62 @@ pub async fn measure(
         }
     }
     let write_rate = rows as f64 / (Instant::now() - start).as_secs_f64();
+    summarize(consumer, stop, &committed, &received, write_rate).await
+}
+
+/// The limit of [`measure`]: a plain rdkafka producer (sluice's settings: idempotent, `acks=all`,
+/// `linger.ms=5`) sends one `[id]`-keyed message of `payload_bytes` per row to `topic` at `rate` per
+/// second, and the same consumer times each from the moment its send was handed to the producer:
+/// the broker's own path at the same rate, with nothing of sluice's (nor of MariaDB's) in it.
+pub async fn measure_plain_producer(
+    bootstrap: &str,
+    topic: &str,
+    payload_bytes: usize,
+    rate: u64,
+    seconds: u64,
+) -> anyhow::Result<Latencies> {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
+    let rows = rate * seconds;
+    let received = Arc::new(std::sync::Mutex::new(vec![None::<Instant>; rows as usize + 1]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let consumer = {
+        let (bootstrap, topic, received, stop) =
+            (bootstrap.to_owned(), topic.to_owned(), received.clone(), stop.clone());
+        std::thread::spawn(move || consume(&bootstrap, &topic, rows, &received, &stop))
+    };
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "0")
+        .create()?;
+    let payload = vec![b'x'; payload_bytes];
+    let mut sent = vec![None::<Instant>; rows as usize + 1];
+    let start = Instant::now() + Duration::from_millis(200);
+    for id in 1..=rows {
+        let due = start + Duration::from_secs_f64((id - 1) as f64 / rate as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let key = format!("[{id}]");
+        producer
+            .send(BaseRecord::to(topic).key(&key).payload(&payload))
+            .map_err(|(error, _)| error)?;
+        sent[id as usize] = Some(Instant::now());
+    }
+    producer.flush(Duration::from_secs(60))?;
+    let write_rate = rows as f64 / (Instant::now() - start).as_secs_f64();
+    summarize(consumer, stop, &sent, &received, write_rate).await
+}
+
+/// Waits (at most 60 s) for the consumer, then the latencies from each row's start to its receipt.
+async fn summarize(
+    consumer: std::thread::JoinHandle<anyhow::Result<()>>,
+    stop: Arc<AtomicBool>,
+    committed: &[Option<Instant>],
+    received: &std::sync::Mutex<Vec<Option<Instant>>>,
+    write_rate: f64,
+) -> anyhow::Result<Latencies> {
+    let rows = committed.len() as u64 - 1;
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline && !consumer.is_finished() {
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -43,6 +43,8 @@ const CHUNK_SIZE: usize = 10_000;
 const DRAIN_TABLE: &str = "orders";
 const SNAPSHOT_TABLE: &str = "snapshot_orders";
 const LATENCY_TABLE: &str = "latency_orders";
+/// The size of a steady-stream record (a 9-column orders row in DTS Avro), for its plain-producer limit.
+const LATENCY_PAYLOAD_BYTES: usize = 330;
 const LATENCY_RATE: u64 = 5_000;
 const LATENCY_SECONDS: u64 = 60;
 /// How many times each pipeline-only drain runs.
@@ -446,6 +448,22 @@ impl Bench {
         self.notes.push(format!(
             "4. commit-to-receipt latency over {received} of {rows} rows (written at {write_rate:.0} rows/s): \
              p50 {p50_ms:.1} ms, p99 {p99_ms:.1} ms, max {max_ms:.1} ms"
+        ));
+        eprintln!("limit: plain producer, {LATENCY_RATE} messages/s for {LATENCY_SECONDS} s");
+        let limit_topic = "bench-latency-limit";
+        self.broker.create_topic(limit_topic, 1).await?;
+        let limit = latency::measure_plain_producer(
+            &self.broker.bootstrap_servers(),
+            limit_topic,
+            LATENCY_PAYLOAD_BYTES,
+            LATENCY_RATE,
+            LATENCY_SECONDS,
+        )
+        .await?;
+        self.notes.push(format!(
+            "4. limit: send-to-receipt latency of a plain producer over {} of {} messages (sent at {:.0}/s): \
+             p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            limit.received, limit.rows, limit.write_rate, limit.p50_ms, limit.p99_ms, limit.max_ms
         ));
         Ok(())
     }
