@@ -52,7 +52,7 @@ use crate::outage::Outage;
 use crate::shutdown::Shutdown;
 use crate::source::SourceError;
 use crate::source::connect::{connect_through_outage, is_transient};
-use crate::source::ddl::{self, Classified, DdlKind, DdlStatement, NotDdl};
+use crate::source::ddl::{self, Classified, DdlKind, DdlStatement, NotDdl, TransactionEffect};
 use crate::source::gtid::{GtidSet, MariaDbGtid};
 use crate::source::heartbeat;
 use crate::source::position::{BinlogPosition, RecordPosition};
@@ -588,8 +588,8 @@ impl BinlogReader {
                 let text = query.query();
                 let database = query.schema();
                 match ddl::classify(&text, &database) {
-                    Classified::NotDdl(NotDdl::TransactionControl) => match transaction_control(&text) {
-                        TransactionControl::Begin => {
+                    Classified::NotDdl(NotDdl::TransactionControl(effect)) => match effect {
+                        TransactionEffect::Begins => {
                             if self.transaction.is_none() {
                                 self.transaction = Some(Arc::new(TransactionInfo {
                                     id: "".into(),
@@ -597,8 +597,8 @@ impl BinlogReader {
                                 }));
                             }
                         }
-                        TransactionControl::Inside => {}
-                        TransactionControl::End => {
+                        TransactionEffect::Continues => {}
+                        TransactionEffect::Ends => {
                             // COMMIT of a non-transactional change, ROLLBACK, XA: the transaction ends.
                             self.transaction = None;
                             self.advance(after.clone());
@@ -951,33 +951,6 @@ impl BinlogReader {
             }));
         }
         Ok(row_count)
-    }
-}
-
-/// What a transaction-control statement does to the transaction being read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TransactionControl {
-    /// `BEGIN`, `START TRANSACTION`, `XA START|BEGIN`: a transaction starts.
-    Begin,
-    /// `SAVEPOINT`, `RELEASE SAVEPOINT`, `ROLLBACK TO`: it goes on.
-    Inside,
-    /// `COMMIT`, `ROLLBACK`, `XA END|PREPARE|COMMIT|ROLLBACK`: it ends.
-    End,
-}
-
-fn transaction_control(text: &str) -> TransactionControl {
-    let words: Vec<String> = text
-        .split_whitespace()
-        .take(3)
-        .map(|word| word.trim_end_matches(';').to_ascii_uppercase())
-        .collect();
-    let word = |index: usize| words.get(index).map_or("", String::as_str);
-    match (word(0), word(1)) {
-        ("BEGIN", _) | ("START", "TRANSACTION") | ("XA", "START" | "BEGIN") => TransactionControl::Begin,
-        ("SAVEPOINT", _) | ("RELEASE", _) => TransactionControl::Inside,
-        ("ROLLBACK", "TO") => TransactionControl::Inside,
-        ("ROLLBACK", "WORK") if word(2) == "TO" => TransactionControl::Inside,
-        _ => TransactionControl::End,
     }
 }
 

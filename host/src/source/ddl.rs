@@ -122,11 +122,23 @@ pub enum Classified {
 /// Why a statement is not DDL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotDdl {
-    /// `BEGIN`, `START TRANSACTION`, `COMMIT`, `ROLLBACK`, `XA ...`, `SAVEPOINT`, `RELEASE SAVEPOINT`.
-    TransactionControl,
+    /// `BEGIN`, `START TRANSACTION`, `COMMIT`, `ROLLBACK`, `XA ...`, `SAVEPOINT`, `RELEASE SAVEPOINT`,
+    /// with what it does to the transaction being read.
+    TransactionControl(TransactionEffect),
     /// `INSERT`, `UPDATE`, `DELETE`, `REPLACE`, `LOAD DATA|XML`: rows logged as a statement (the
     /// session ran with `binlog_format=STATEMENT`), whose row changes are not in the stream.
     DataChange,
+}
+
+/// What a transaction-control statement does to the transaction a binlog reader is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionEffect {
+    /// `BEGIN [WORK]`, `START TRANSACTION`, `XA START|BEGIN`: a transaction starts.
+    Begins,
+    /// `SAVEPOINT`, `RELEASE SAVEPOINT`, `ROLLBACK [WORK] TO`: it goes on.
+    Continues,
+    /// `COMMIT`, `ROLLBACK`, `XA END|PREPARE|COMMIT|ROLLBACK`: it ends.
+    Ends,
 }
 
 /// The kind of a DDL statement; one to one with the contract's `ddl-kind`.

@@ -883,27 +883,27 @@ fn not_ddl() -> impl Strategy<Value = Built> {
         let reason = match form {
             0 => {
                 writer.keywords("BEGIN");
-                NotDdl::TransactionControl
+                NotDdl::TransactionControl(TransactionEffect::Begins)
             }
             1 => {
                 writer.keywords("COMMIT");
-                NotDdl::TransactionControl
+                NotDdl::TransactionControl(TransactionEffect::Ends)
             }
             2 => {
                 writer.keywords("ROLLBACK TO SAVEPOINT").name(&name);
-                NotDdl::TransactionControl
+                NotDdl::TransactionControl(TransactionEffect::Continues)
             }
             3 => {
                 writer.keywords("XA START").literal(&text);
-                NotDdl::TransactionControl
+                NotDdl::TransactionControl(TransactionEffect::Begins)
             }
             4 => {
                 writer.keywords("SAVEPOINT").name(&name);
-                NotDdl::TransactionControl
+                NotDdl::TransactionControl(TransactionEffect::Continues)
             }
             5 => {
                 writer.keywords("START TRANSACTION");
-                NotDdl::TransactionControl
+                NotDdl::TransactionControl(TransactionEffect::Begins)
             }
             6 => {
                 writer

@@ -5,7 +5,9 @@
 
 use super::cursor::Cursor;
 use super::tokens::Token;
-use super::{Classified, DdlKind, DdlStatement, KeyChange, NotDdl, TableRename, alter_table, definition};
+use super::{
+    Classified, DdlKind, DdlStatement, KeyChange, NotDdl, TableRename, TransactionEffect, alter_table, definition,
+};
 
 /// Objects of `CREATE`, `ALTER` or `DROP` that are DDL of kind [`DdlKind::Other`].
 const OTHER_OBJECTS: &[&str] = &[
@@ -53,18 +55,25 @@ const MAINTENANCE_VERBS: &[&str] = &["ANALYZE", "OPTIMIZE", "REPAIR", "CHECK", "
 /// Index kinds that may come between `CREATE` and `INDEX`.
 const INDEX_KINDS: &[&str] = &["UNIQUE", "FULLTEXT", "SPATIAL", "VECTOR"];
 
+fn transaction(effect: TransactionEffect) -> Classified {
+    Classified::NotDdl(NotDdl::TransactionControl(effect))
+}
+
 pub(super) fn classify_tokens(tokens: &[Token], default_database: &str) -> Classified {
     let mut cursor = Cursor::new(without_statement_variables(tokens), default_database);
     let Some(verb) = cursor.next_keyword() else {
         return Classified::Ddl(DdlStatement::unknown());
     };
     let statement = match verb.as_str() {
-        "BEGIN" if cursor.is_at_end() || cursor.is_keyword(0, "WORK") => {
-            return Classified::NotDdl(NotDdl::TransactionControl);
+        "BEGIN" if cursor.is_at_end() || cursor.is_keyword(0, "WORK") => return transaction(TransactionEffect::Begins),
+        "START" if cursor.is_keyword(0, "TRANSACTION") => return transaction(TransactionEffect::Begins),
+        "XA" if cursor.is_any_keyword(0, &["START", "BEGIN"]) => return transaction(TransactionEffect::Begins),
+        "RELEASE" if cursor.is_keyword(0, "SAVEPOINT") => return transaction(TransactionEffect::Continues),
+        "SAVEPOINT" => return transaction(TransactionEffect::Continues),
+        "ROLLBACK" if cursor.is_keyword(0, "TO") || cursor.is_keyword(0, "WORK") && cursor.is_keyword(1, "TO") => {
+            return transaction(TransactionEffect::Continues);
         }
-        "START" if cursor.is_keyword(0, "TRANSACTION") => return Classified::NotDdl(NotDdl::TransactionControl),
-        "RELEASE" if cursor.is_keyword(0, "SAVEPOINT") => return Classified::NotDdl(NotDdl::TransactionControl),
-        "COMMIT" | "ROLLBACK" | "XA" | "SAVEPOINT" => return Classified::NotDdl(NotDdl::TransactionControl),
+        "COMMIT" | "ROLLBACK" | "XA" => return transaction(TransactionEffect::Ends),
         "INSERT" | "UPDATE" | "DELETE" | "REPLACE" => return Classified::NotDdl(NotDdl::DataChange),
         "LOAD" if cursor.is_any_keyword(0, &["DATA", "XML"]) => return Classified::NotDdl(NotDdl::DataChange),
         "LOAD" => Some(DdlStatement::new(DdlKind::Other)),

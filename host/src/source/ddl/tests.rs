@@ -189,26 +189,29 @@ fn statements_about_no_table_are_other() {
 
 #[test]
 fn transaction_control_and_data_changes_are_not_ddl() {
-    for statement in [
-        "BEGIN",
-        "begin work",
-        "START TRANSACTION",
-        "COMMIT",
-        "COMMIT WORK",
-        "ROLLBACK",
-        "ROLLBACK TO SAVEPOINT s",
-        "SAVEPOINT s",
-        "RELEASE SAVEPOINT s",
-        "XA START 'x'",
-        "XA END 'x'",
-        "XA PREPARE 'x'",
-        "XA COMMIT 'x'",
-        "XA ROLLBACK 'x'",
-        " /* a comment */ COMMIT ; ",
+    use TransactionEffect::{Begins, Continues, Ends};
+    for (statement, effect) in [
+        ("BEGIN", Begins),
+        ("begin work", Begins),
+        ("START TRANSACTION", Begins),
+        ("COMMIT", Ends),
+        ("COMMIT WORK", Ends),
+        ("ROLLBACK", Ends),
+        ("ROLLBACK TO SAVEPOINT s", Continues),
+        ("ROLLBACK WORK TO s", Continues),
+        ("SAVEPOINT s", Continues),
+        ("RELEASE SAVEPOINT s", Continues),
+        ("XA START 'x'", Begins),
+        ("XA BEGIN 'x'", Begins),
+        ("XA END 'x'", Ends),
+        ("XA PREPARE 'x'", Ends),
+        ("XA COMMIT 'x'", Ends),
+        ("XA ROLLBACK 'x'", Ends),
+        (" /* a comment */ COMMIT ; ", Ends),
     ] {
         assert_eq!(
             classify(statement, DEFAULT_DATABASE),
-            Classified::NotDdl(NotDdl::TransactionControl),
+            Classified::NotDdl(NotDdl::TransactionControl(effect)),
             "{statement:?}"
         );
     }
