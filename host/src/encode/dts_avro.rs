@@ -266,13 +266,12 @@ impl DtsAvroEncoder {
     /// classifier's reading, e.g. `AlterTable` or `Unknown`) and the chain's plugins.
     pub fn encode_ddl(&self, id: i64, ddl: &RoutedDdl) -> Vec<u8> {
         let change = &ddl.change;
-        let position = change.position.to_string();
-        let mut out = Vec::with_capacity(96 + position.len() * 2 + ddl.text.len() + self.source_version.len());
+        let mut out = Vec::with_capacity(160 + ddl.text.len() + self.source_version.len());
         avro::int(&mut out, RECORD_VERSION);
         avro::long(&mut out, id);
         avro::long(&mut out, change.timestamp as i64);
-        avro::string(&mut out, &position);
-        avro::string(&mut out, &change.transaction.start.to_string());
+        position_string(&mut out, &change.position.event, Some(change.position.row_index));
+        position_string(&mut out, &change.transaction.start, None);
         avro::string(&mut out, &change.transaction.id);
         avro::int(&mut out, 0);
         avro::string(&mut out, &self.source_version);

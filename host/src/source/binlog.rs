@@ -685,7 +685,7 @@ impl BinlogReader {
         let history = &self.history;
         let (schema, names_from) = self
             .table_maps
-            .schema_with(table_map, &mut self.catalog, |name| {
+            .schema_for(table_map, &mut self.catalog, |name| {
                 history.shape_at(name, here).cloned()
             })
             .await?;
@@ -702,7 +702,7 @@ impl BinlogReader {
         {
             return Ok(schema);
         }
-        if learnt_from == "catalog" {
+        if names_from == Some(NamesFrom::Catalog) {
             tracing::info!(
                 table = %schema.name,
                 position = %here,

@@ -729,18 +729,10 @@ pub struct TableMapCache {
 }
 
 impl TableMapCache {
-    /// The schema for an event: reused when the same table id was mapped identically before.
+    /// The schema for an event: reused when the same table id was mapped identically before, else
+    /// built with `known(name)`, the schema history's shape, on offer; says where the names came from
+    /// when it built one (`None` when cached).
     pub async fn schema_for(
-        &mut self,
-        event: &TableMapEvent<'_>,
-        catalog: &mut SchemaCatalog,
-    ) -> Result<Arc<TableSchema>, SourceError> {
-        Ok(self.schema_with(event, catalog, |_| None).await?.0)
-    }
-
-    /// [`Self::schema_for`], offering `known(name)`, the schema history's shape, for a schema built
-    /// anew; says where the names came from when it built one (`None` when cached).
-    pub async fn schema_with(
         &mut self,
         event: &TableMapEvent<'_>,
         catalog: &mut SchemaCatalog,

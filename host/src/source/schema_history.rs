@@ -306,14 +306,16 @@ impl SchemaHistory {
     ) -> bool {
         let mut changed = false;
         let shape_before = |history: &Self, table: &TableName| history.shape_at(table, at).cloned();
-        let captured = |table: &TableName| config_captured(table) || self.is_followed(table);
-        let touched: Vec<(TableName, bool)> = statement
+        // Which touched tables are captured (by the config or a followed rename), decided before the
+        // history changes.
+        let captured_tables: Vec<TableName> = statement
             .tables
             .iter()
             .chain(statement.renames.iter().map(|rename| &rename.from))
-            .map(|table| (table.clone(), captured(table)))
+            .filter(|table| config_captured(table) || self.is_followed(table))
+            .cloned()
             .collect();
-        let captured = |table: &TableName| touched.iter().any(|(name, yes)| *yes && name == table);
+        let captured = |table: &TableName| captured_tables.contains(table);
         match statement.kind {
             DdlKind::CreateTable => {
                 let Some(table) = statement.tables.first() else {
