@@ -44,13 +44,7 @@ pub async fn measure(
     seconds: u64,
 ) -> anyhow::Result<Latencies> {
     let rows = rate * seconds;
-    let received = Arc::new(std::sync::Mutex::new(vec![None::<Instant>; rows as usize + 1]));
-    let stop = Arc::new(AtomicBool::new(false));
-    let consumer = {
-        let (bootstrap, topic, received, stop) =
-            (bootstrap.to_owned(), topic.to_owned(), received.clone(), stop.clone());
-        std::thread::spawn(move || consume(&bootstrap, &topic, rows, &received, &stop))
-    };
+    let receipts = Receipts::start(bootstrap, topic, rows);
     let start = Instant::now() + Duration::from_millis(200);
     let mut writers = Vec::new();
     for writer in 0..WRITERS {
@@ -78,7 +72,7 @@ pub async fn measure(
         }
     }
     let write_rate = rows as f64 / (Instant::now() - start).as_secs_f64();
-    summarize(consumer, stop, &committed, &received, write_rate).await
+    receipts.latencies(&committed, write_rate).await
 }
 
 /// The limit of [`measure`]: a plain rdkafka producer (sluice's settings: idempotent, `acks=all`,
@@ -94,13 +88,7 @@ pub async fn measure_plain_producer(
 ) -> anyhow::Result<Latencies> {
     use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
     let rows = rate * seconds;
-    let received = Arc::new(std::sync::Mutex::new(vec![None::<Instant>; rows as usize + 1]));
-    let stop = Arc::new(AtomicBool::new(false));
-    let consumer = {
-        let (bootstrap, topic, received, stop) =
-            (bootstrap.to_owned(), topic.to_owned(), received.clone(), stop.clone());
-        std::thread::spawn(move || consume(&bootstrap, &topic, rows, &received, &stop))
-    };
+    let receipts = Receipts::start(bootstrap, topic, rows);
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
@@ -122,48 +110,73 @@ pub async fn measure_plain_producer(
     }
     producer.flush(Duration::from_secs(60))?;
     let write_rate = rows as f64 / (Instant::now() - start).as_secs_f64();
-    summarize(consumer, stop, &sent, &received, write_rate).await
+    receipts.latencies(&sent, write_rate).await
 }
 
-/// Waits (at most 60 s) for the consumer, then the latencies from each row's start to its receipt.
-async fn summarize(
+/// A consumer thread noting when each row's message (by its `[id]` key) arrived.
+struct Receipts {
     consumer: std::thread::JoinHandle<anyhow::Result<()>>,
+    received: Arc<std::sync::Mutex<Vec<Option<Instant>>>>,
     stop: Arc<AtomicBool>,
-    committed: &[Option<Instant>],
-    received: &std::sync::Mutex<Vec<Option<Instant>>>,
-    write_rate: f64,
-) -> anyhow::Result<Latencies> {
-    let rows = committed.len() as u64 - 1;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline && !consumer.is_finished() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+impl Receipts {
+    /// Starts reading partition 0 of `topic` from the beginning, for rows `1..=rows`.
+    fn start(bootstrap: &str, topic: &str, rows: u64) -> Self {
+        let received = Arc::new(std::sync::Mutex::new(vec![None::<Instant>; rows as usize + 1]));
+        let stop = Arc::new(AtomicBool::new(false));
+        let consumer = {
+            let (bootstrap, topic, received, stop) =
+                (bootstrap.to_owned(), topic.to_owned(), received.clone(), stop.clone());
+            std::thread::spawn(move || consume(&bootstrap, &topic, rows, &received, &stop))
+        };
+        Receipts {
+            consumer,
+            received,
+            stop,
+        }
     }
-    stop.store(true, Ordering::Relaxed);
-    consumer
-        .join()
-        .map_err(|_| anyhow::anyhow!("the consumer panicked"))??;
-    let received = received.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut latencies: Vec<f64> = committed
-        .iter()
-        .zip(received.iter())
-        .filter_map(|(committed, received)| Some((*received)?.saturating_duration_since((*committed)?)))
-        .map(|latency| latency.as_secs_f64() * 1e3)
-        .collect();
-    latencies.sort_by(f64::total_cmp);
-    let percentile = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
-    Ok(Latencies {
-        rows,
-        received: latencies.len() as u64,
-        p50_ms: percentile(0.50),
-        p99_ms: percentile(0.99),
-        max_ms: latencies.last().copied().unwrap_or(f64::NAN),
-        write_rate,
-    })
+
+    /// Waits (at most 60 s) for every row, then the latencies from each row's start (`started`, by
+    /// id) to its receipt.
+    async fn latencies(self, started: &[Option<Instant>], write_rate: f64) -> anyhow::Result<Latencies> {
+        let Receipts {
+            consumer,
+            received,
+            stop,
+        } = self;
+        let rows = started.len() as u64 - 1;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline && !consumer.is_finished() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        consumer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the consumer panicked"))??;
+        let received = received.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut latencies: Vec<f64> = started
+            .iter()
+            .zip(received.iter())
+            .filter_map(|(started, received)| Some((*received)?.saturating_duration_since((*started)?)))
+            .map(|latency| latency.as_secs_f64() * 1e3)
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        let percentile = |p: f64| {
+            latencies
+                .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        Ok(Latencies {
+            rows,
+            received: latencies.len() as u64,
+            p50_ms: percentile(0.50),
+            p99_ms: percentile(0.99),
+            max_ms: latencies.last().copied().unwrap_or(f64::NAN),
+            write_rate,
+        })
+    }
 }
 
 /// Reads partition 0 of `topic` from the beginning, noting when each row (by its `[id]` key) arrived,
