@@ -672,7 +672,7 @@ impl BinlogReader {
     fn is_captured(&self, database: &str, table: &str) -> bool {
         self.config.captures(database, table)
             || self.is_signal_table(database, table)
-            || self.history.is_followed(&TableName::new(database, table))
+            || self.history.follows(database, table)
     }
 
     /// Builds (or reuses) the schema of a captured table's TABLE_MAP at `here`, and keeps the schema

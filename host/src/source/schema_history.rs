@@ -203,6 +203,9 @@ struct HistoryFile {
 pub struct SchemaHistory {
     path: Option<PathBuf>,
     tables: BTreeMap<String, TableHistory>,
+    /// The tables whose history is `followed`: an index for [`SchemaHistory::follows`], which the
+    /// reader asks per event (usually empty).
+    followed: Vec<TableName>,
 }
 
 /// The key of a table in the history.
@@ -216,6 +219,7 @@ impl SchemaHistory {
         Self {
             path: None,
             tables: BTreeMap::new(),
+            followed: Vec::new(),
         }
     }
 
@@ -239,9 +243,16 @@ impl SchemaHistory {
                 });
             }
         };
+        let followed = tables
+            .iter()
+            .filter(|(_, history)| history.followed)
+            .filter_map(|(name, _)| name.split_once('.'))
+            .map(|(database, table)| TableName::new(database, table))
+            .collect();
         Ok(Self {
             path: Some(path.to_owned()),
             tables,
+            followed,
         })
     }
 
@@ -267,7 +278,14 @@ impl SchemaHistory {
 
     /// Whether the table is captured because a captured table was renamed to it.
     pub fn is_followed(&self, table: &TableName) -> bool {
-        self.tables.get(&key(table)).is_some_and(|history| history.followed)
+        self.follows(&table.database, &table.table)
+    }
+
+    /// [`Self::is_followed`] by name, without allocating: the reader asks it for every event.
+    pub fn follows(&self, database: &str, table: &str) -> bool {
+        self.followed
+            .iter()
+            .any(|followed| followed.database == database && followed.table == table)
     }
 
     /// Records that `table` is `state` from `from` on, unless a version starts there already (a
@@ -456,6 +474,9 @@ impl SchemaHistory {
         let history = self.tables.entry(key(table)).or_default();
         let newly_followed = followed && !history.followed;
         history.followed |= followed;
+        if newly_followed {
+            self.followed.push(table.clone());
+        }
         self.record(table, after, state, "ddl") || newly_followed
     }
 

@@ -197,3 +197,26 @@ fn the_default_file_sits_beside_the_checkpoint() {
         Path::new("/var/lib/sluice/checkpoint.schema-history.json")
     );
 }
+
+#[test]
+fn a_followed_rename_is_still_followed_after_reopening_the_file() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("schemas.json");
+    let mut history = SchemaHistory::open(&path).unwrap();
+    let only_orders = |table: &TableName| table.table == "orders";
+    history.apply_ddl(&statement(CREATE), &at(1000), &at(1050), only_orders, true);
+    history.apply_ddl(
+        &statement("RENAME TABLE orders TO archive"),
+        &at(1100),
+        &at(1150),
+        only_orders,
+        true,
+    );
+    history.save().unwrap();
+    let reopened = SchemaHistory::open(&path).unwrap();
+    assert!(reopened.follows("shop", "archive"));
+    assert!(
+        !reopened.follows("shop", "orders"),
+        "captured by the config, not followed"
+    );
+}
